@@ -1,0 +1,132 @@
+"""The terminal chat: the same commands as the chat platforms, in plain text.
+
+Buttons are listed with numbers and chosen by typing the number; multiple-choice options can be
+chosen by letter; any other line is a free-text answer. Works with piped stdin (for tests and
+scripts) as well as interactively.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+from collections.abc import Callable
+from typing import TextIO
+
+from bot.core.commands import Commands
+from bot.core.model import Caller, Chat, Identity
+from bot.core.views import Button, Reply
+
+PLATFORM = "console"
+
+
+def render(reply: Reply) -> str:
+    """A reply as terminal text, with its buttons numbered."""
+    parts: list[str] = []
+    text = reply.plain_text()
+    if text:
+        parts.append(text)
+    if reply.poll is not None:
+        poll = reply.poll
+        parts.append(poll.question + "\n" + "\n".join(f"  {chr(65 + i)}) {o}" for i, o in enumerate(poll.options)))
+    if reply.notice and not text:
+        parts.append(f"({reply.notice})")
+    buttons = [b for row in reply.buttons for b in row]
+    if buttons:
+        parts.append("  ".join(f"[{n}] {b.label}" for n, b in enumerate(buttons, 1)))
+    for more in reply.extra:
+        parts.append(render(more))
+    return "\n\n".join(parts)
+
+
+class ConsoleChat:
+    """One learner at a terminal."""
+
+    def __init__(
+        self,
+        commands: Commands,
+        *,
+        stdin: TextIO | None = None,
+        stdout: TextIO | None = None,
+        user: str | None = None,
+        interactive: bool | None = None,
+    ) -> None:
+        self.commands = commands
+        self.stdin = stdin or sys.stdin
+        self.stdout = stdout or sys.stdout
+        name = user or _user_name()
+        self.caller = Caller(identity=Identity(PLATFORM, name), display_name=name, chat=Chat(PLATFORM, "local"))
+        self.interactive = self.stdin.isatty() if interactive is None else interactive
+        self._buttons: list[Button] = []
+
+    def _print(self, text: str) -> None:
+        self.stdout.write(text + "\n\n")
+        self.stdout.flush()
+
+    def _show(self, reply: Reply) -> None:
+        if reply.is_notice_only:
+            if reply.notice:
+                self._print(f"({reply.notice})")
+            return
+        self._buttons = [b for row in reply.buttons for b in row]
+        self._print(render(reply))
+
+    async def handle_line(self, line: str) -> bool:
+        """Handle one line of input; False when the user wants to leave."""
+        text = line.strip()
+        if not text:
+            return True
+        if text.lower() in ("/quit", "/exit", "quit", "exit"):
+            return False
+        if text.startswith("/"):
+            parsed = Commands.split_command(text)
+            if parsed is None:
+                self._print("That doesn't look like a command. Try /help.")
+                return True
+            name, args = parsed
+            self._show(await self.commands.run(self.caller, name, args))
+            return True
+        button = self._button_for(text)
+        if button is not None:
+            self._show(await self.commands.press(self.caller, button.action))
+            return True
+        reply = await self.commands.text(self.caller, text)
+        if reply is None:
+            self._print("No question is open. Send /question to get one, or /help.")
+        else:
+            self._show(reply)
+        return True
+
+    def _button_for(self, text: str) -> Button | None:
+        if text.isdigit() and 1 <= int(text) <= len(self._buttons):
+            return self._buttons[int(text) - 1]
+        if len(text) == 1 and text.isalpha():
+            for button in self._buttons:
+                if button.label.upper() == text.upper():
+                    return button
+        return None
+
+    async def run(self, read_line: Callable[[], str] | None = None) -> int:
+        """The read-eval-print loop; returns an exit code."""
+        reader = read_line or self.stdin.readline
+        if self.interactive:
+            self._print("StudyBot in your terminal. Send /question to start, /help for more, /quit to leave.")
+        while True:
+            if self.interactive:
+                self.stdout.write("> ")
+                self.stdout.flush()
+            line = await asyncio.to_thread(reader)
+            if line == "":  # end of input
+                break
+            if not await self.handle_line(line):
+                break
+        if self.interactive:
+            self._print("Bye! Your progress is saved.")
+        return 0
+
+
+def _user_name() -> str:
+    try:
+        return getpass.getuser() or "you"
+    except (KeyError, OSError):
+        return "you"

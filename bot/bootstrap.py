@@ -1,0 +1,104 @@
+"""Composition root: builds the bank, store, services and adapters from Settings, and runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from bot.config import Settings
+from bot.core.bank import DeckError, QuestionBank
+from bot.core.commands import Commands
+from bot.core.ports import Clock, SystemClock
+from bot.core.study import StudyService
+from bot.storage.sqlite import SqliteStore
+
+log = logging.getLogger("studybot")
+
+EXIT_CONFIG = 2
+
+
+class ConfigError(Exception):
+    """A user's configuration mistake: reported in one line, exit code 2, no traceback."""
+
+
+@dataclass
+class App:
+    settings: Settings
+    bank: QuestionBank
+    store: SqliteStore
+    clock: Clock
+    study: StudyService
+    commands: Commands
+
+    async def close(self) -> None:
+        await self.store.close()
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]) if first.get("loc") else "setting"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"{name}: {message}") from None
+
+
+def load_bank(path: Path) -> QuestionBank:
+    try:
+        return QuestionBank.load(path)
+    except DeckError as exc:
+        more = f" (and {len(exc.problems) - 1} more; run `studybot content check`)" if len(exc.problems) > 1 else ""
+        raise ConfigError(f"STUDYBOT_CONTENT: invalid deck: {exc.problems[0]}{more}") from None
+
+
+async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
+    """Everything the bot needs, wired; the database is opened and migrated."""
+    bank = load_bank(settings.content_path)
+    store = SqliteStore(settings.db_path)
+    try:
+        await store.open()
+    except (OSError, Exception) as exc:  # sqlite3.OperationalError and friends
+        raise ConfigError(f"STUDYBOT_DB: cannot open the database at {settings.db_path}: {exc}") from None
+    the_clock = clock or SystemClock()
+    study = StudyService(
+        store,
+        bank,
+        the_clock,
+        default_timezone=settings.default_timezone,
+        default_new_per_day=settings.new_per_day,
+    )
+    commands = Commands(study)
+    return App(settings=settings, bank=bank, store=store, clock=the_clock, study=study, commands=commands)
+
+
+async def run_chat(settings: Settings) -> int:
+    from bot.adapters.console import ConsoleChat
+
+    app = await build_app(settings)
+    try:
+        return await ConsoleChat(app.commands).run()
+    finally:
+        await app.close()
+
+
+def run_command(command: str) -> int:
+    """Run `studybot run` or `studybot chat`; configuration mistakes exit 2 with one line."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings()
+        if command == "chat" or (settings.telegram_token is None and settings.discord_token is None):
+            if command == "run" and sys.stdin.isatty():
+                print("No TELEGRAM_TOKEN or DISCORD_TOKEN set: starting the terminal chat.")
+            return asyncio.run(run_chat(settings))
+        raise ConfigError("chat platforms are not available in this build yet")
+    except ConfigError as exc:
+        print(f"studybot: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 0

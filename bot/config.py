@@ -1,0 +1,84 @@
+"""Settings from the environment and `.env` (pydantic-settings). Nothing here does I/O at import time."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_SHIPPED_CONTENT = Path(__file__).resolve().parent.parent / "content"
+_TELEGRAM_TOKEN = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,}$")
+
+
+def default_content_path() -> Path:
+    """The decks shipped with the source tree, else ./content."""
+    return _SHIPPED_CONTENT if _SHIPPED_CONTENT.is_dir() else Path("content")
+
+
+class Settings(BaseSettings):
+    """Every setting StudyBot reads; names match DESIGN.md's configuration table."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True)
+
+    telegram_token: SecretStr | None = Field(default=None, alias="TELEGRAM_TOKEN")
+    telegram_api_url: str = Field(default="https://api.telegram.org", alias="TELEGRAM_API_URL")
+    discord_token: SecretStr | None = Field(default=None, alias="DISCORD_TOKEN")
+    discord_api_url: str | None = Field(default=None, alias="DISCORD_API_URL")
+    discord_gateway_url: str | None = Field(default=None, alias="DISCORD_GATEWAY_URL")
+    discord_guild_id: int | None = Field(default=None, alias="DISCORD_GUILD_ID")
+    db_path: Path = Field(default=Path("data/studybot.db"), alias="STUDYBOT_DB")
+    content_path: Path = Field(default_factory=default_content_path, alias="STUDYBOT_CONTENT")
+    default_timezone: str = Field(default="UTC", alias="STUDYBOT_TIMEZONE")
+    new_per_day: int = Field(default=10, ge=0, le=200, alias="STUDYBOT_NEW_PER_DAY")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", alias="LOG_LEVEL")
+    log_format: Literal["text", "json"] = Field(default="text", alias="LOG_FORMAT")
+
+    @field_validator("telegram_token", "discord_token", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("discord_guild_id", "discord_api_url", "discord_gateway_url", mode="before")
+    @classmethod
+    def _blank_optional(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("telegram_token")
+    @classmethod
+    def _telegram_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _TELEGRAM_TOKEN.match(value.get_secret_value().strip()):
+            raise ValueError("does not look like a Telegram bot token (expected 123456:ABC..., from @BotFather)")
+        return value
+
+    @field_validator("discord_token")
+    @classmethod
+    def _discord_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            token = value.get_secret_value().strip()
+            if len(token) < 50 or " " in token or token.count(".") < 2:
+                raise ValueError("does not look like a Discord bot token (copy it from the Developer Portal, Bot tab)")
+        return value
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)") from exc
+        return value
+
+    @field_validator("telegram_api_url", "discord_api_url", "discord_gateway_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^(https?|wss?)://", value):
+            raise ValueError(f"{value!r} is not an http(s)/ws(s) URL")
+        return value.rstrip("/") if value else value

@@ -1,0 +1,194 @@
+"""The domain's nouns: content cards, learners, identities, scheduling state and attempts."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class Kind(enum.StrEnum):
+    TECHNICAL = "technical"
+    BEHAVIORAL = "behavioral"
+
+
+@dataclass(frozen=True, slots=True)
+class QuizItem:
+    """The multiple-choice form of a card (fits Telegram's quiz-poll limits)."""
+
+    prompt: str
+    correct: str
+    distractors: tuple[str, ...]
+    explanation: str
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """The correct option first, then the distractors (callers shuffle)."""
+        return (self.correct, *self.distractors)
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """One question of the bank, as written in a deck file."""
+
+    id: str
+    deck: str
+    topic: str
+    kind: Kind
+    difficulty: int
+    question: str
+    answer: str
+    key_points: tuple[str, ...]
+    follow_ups: tuple[str, ...] = ()
+    quiz: QuizItem | None = None
+    seed: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    slug: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """One account on one platform; several identities may point to the same learner."""
+
+    platform: str
+    external_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Learner:
+    id: int
+    display_name: str
+    timezone: str
+    new_per_day: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Chat:
+    """Where a conversation happens: a private chat, a group, a server channel or the terminal."""
+
+    platform: str
+    chat_id: str
+    is_group: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform}:{self.chat_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is acting, and where: what every core entry point receives from an adapter."""
+
+    identity: Identity
+    display_name: str
+    chat: Chat
+    is_chat_admin: bool = False
+
+
+class Rating(enum.IntEnum):
+    """Self-ratings, numbered like FSRS's ratings."""
+
+    AGAIN = 1
+    HARD = 2
+    GOOD = 3
+    EASY = 4
+
+    @property
+    def label(self) -> str:
+        return self.name.capitalize()
+
+
+@dataclass(frozen=True, slots=True)
+class CardState:
+    """A learner's FSRS scheduling state for one card."""
+
+    learner_id: int
+    card_id: str
+    state: int
+    step: int | None
+    stability: float | None
+    difficulty: float | None
+    due: datetime
+    last_review: datetime | None
+    reps: int = 0
+    lapses: int = 0
+    first_day: str | None = None  # the learner's local day the card was first answered
+
+
+class ReviewMode(enum.StrEnum):
+    REVEAL = "reveal"
+    CHOICE = "choice"
+    TEXT = "text"
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    """One answer given by a learner: the review log row."""
+
+    learner_id: int
+    card_id: str
+    rating: Rating
+    reviewed_at: datetime
+    mode: ReviewMode
+    local_day: str
+    was_new: bool
+    state_before: int | None = None
+
+
+class AttemptStatus(enum.StrEnum):
+    OPEN = "open"  # question shown, nothing answered yet
+    CHOICE = "choice"  # the multiple-choice form is shown
+    REVEALED = "revealed"  # model answer shown, waiting for a self-rating
+    DONE = "done"  # rated or answered
+    SKIPPED = "skipped"
+    EXPIRED = "expired"  # replaced by a newer question in the same chat before it was answered
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """The outcome of one rating, computed once when the answer is shown and committed as shown."""
+
+    rating: Rating
+    state: CardState
+    interval_label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """A question put to a learner in a chat, and where it stands."""
+
+    id: int
+    learner_id: int
+    card_id: str
+    chat_key: str
+    status: AttemptStatus
+    created_at: datetime
+    options: tuple[int, ...] = ()  # order of quiz.options shown for multiple choice
+    previews: tuple[Preview, ...] = field(default=())
+    closed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TopicProgress:
+    topic: Topic
+    seen: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    cards_seen: int
+    cards_total: int
+    due_now: int
+    reviews_30d: int
+    retention_30d: float | None
+    current_streak: int
+    best_streak: int
+    new_today: int
+    new_per_day: int
+    per_topic: tuple[TopicProgress, ...]

@@ -1,0 +1,100 @@
+"""What the core needs from the outside world, as Protocols: storage and time."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import UTC, datetime
+from typing import Protocol
+
+from bot.core.model import Attempt, AttemptStatus, CardState, Identity, Learner, Preview, Review
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current instant, timezone-aware UTC."""
+        ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class StudyStore(Protocol):
+    """Persistence of learners, scheduling state, reviews and attempts.
+
+    Every method is one transaction. Methods that change an attempt take the statuses it is
+    expected to be in and return False, changing nothing, when it is not (compare-and-set), so two
+    presses of the same button can never both count.
+    """
+
+    async def ensure_learner(
+        self, identity: Identity, display_name: str, now: datetime, timezone: str, new_per_day: int
+    ) -> Learner: ...
+
+    async def get_learner(self, learner_id: int) -> Learner | None: ...
+
+    async def find_learner(self, identity: Identity) -> Learner | None: ...
+
+    async def set_new_per_day(self, learner_id: int, new_per_day: int) -> None: ...
+
+    async def set_timezone(self, learner_id: int, timezone: str) -> None: ...
+
+    async def card_state(self, learner_id: int, card_id: str) -> CardState | None: ...
+
+    async def due_card_ids(self, learner_id: int, now: datetime) -> list[str]:
+        """Ids of cards due at `now`, most overdue first."""
+        ...
+
+    async def next_due(self, learner_id: int) -> datetime | None:
+        """When the learner's next card falls due (earliest due of all states)."""
+        ...
+
+    async def seen_card_ids(self, learner_id: int) -> set[str]: ...
+
+    async def count_new_on_day(self, learner_id: int, local_day: str) -> int: ...
+
+    async def skipped_since(self, learner_id: int, since: datetime) -> set[str]: ...
+
+    async def active_attempt(self, learner_id: int, chat_key: str) -> Attempt | None:
+        """The latest attempt of this learner in this chat that still accepts an answer."""
+        ...
+
+    async def create_attempt(
+        self, learner_id: int, card_id: str, chat_key: str, now: datetime, topic: str | None
+    ) -> Attempt:
+        """A new open attempt; the learner's other active attempts in that chat expire."""
+        ...
+
+    async def get_attempt(self, attempt_id: int) -> Attempt | None: ...
+
+    async def attempt_topic(self, attempt_id: int) -> str | None: ...
+
+    async def update_attempt(
+        self,
+        attempt_id: int,
+        expected: Collection[AttemptStatus],
+        status: AttemptStatus,
+        now: datetime,
+        *,
+        options: tuple[int, ...] | None = None,
+        previews: tuple[Preview, ...] | None = None,
+    ) -> bool: ...
+
+    async def record_answer(
+        self, attempt_id: int, expected: Collection[AttemptStatus], state: CardState, review: Review, now: datetime
+    ) -> bool:
+        """Close the attempt, store the new card state and the review log row, atomically."""
+        ...
+
+    async def review_days(self, learner_id: int) -> list[str]:
+        """Distinct local days (YYYY-MM-DD) on which the learner answered, ascending."""
+        ...
+
+    async def review_counts(self, learner_id: int, since: datetime) -> tuple[int, int, int]:
+        """(reviews, reviews of already-seen cards, of those the ones not rated Again) since `since`."""
+        ...
+
+    async def count_due(self, learner_id: int, now: datetime) -> int: ...

@@ -1,0 +1,562 @@
+"""StudyService: one learner practising: next card, reveal, rate, multiple choice, free text, stats."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import random
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import fsrs
+
+from bot.core.actions import Action, Verb
+from bot.core.bank import QuestionBank
+from bot.core.grading import grade
+from bot.core.model import (
+    Attempt,
+    AttemptStatus,
+    Caller,
+    Card,
+    CardState,
+    Learner,
+    Preview,
+    Rating,
+    Review,
+    ReviewMode,
+    Stats,
+    TopicProgress,
+)
+from bot.core.ports import Clock, StudyStore
+from bot.core.views import Bullets, Button, Paragraph, Reply, Span, Title, notice, text_blocks
+
+SKIP_MEMORY = timedelta(hours=1)  # a skipped card stays out of the way this long
+OPTION_LETTERS = "ABCDEFGHIJ"
+DIFFICULTY_NAMES = {1: "warm-up", 2: "core", 3: "deep dive"}
+RATING_EMOJI = {Rating.AGAIN: "🔁", Rating.HARD: "😓", Rating.GOOD: "🙂", Rating.EASY: "😎"}
+
+STALE = "This question is already closed. Send /question for a new one."
+NOT_YOURS = "This question belongs to someone else. Send /question to get your own."
+INVALID = "That button is not valid any more. Send /question for a new one."
+
+
+def local_day(now: datetime, timezone: str) -> str:
+    return now.astimezone(ZoneInfo(timezone)).date().isoformat()
+
+
+def streaks(days: list[str], today: str) -> tuple[int, int]:
+    """(current, best) runs of consecutive days; today's run is alive until the day ends unanswered."""
+    if not days:
+        return 0, 0
+    parsed = sorted({date.fromisoformat(day) for day in days})
+    best = run = 1
+    for previous, day in itertools.pairwise(parsed):
+        run = run + 1 if (day - previous).days == 1 else 1
+        best = max(best, run)
+    last = parsed[-1]
+    gap = (date.fromisoformat(today) - last).days
+    current = run if gap <= 1 else 0
+    return current, best
+
+
+def interval_label(delta: timedelta) -> str:
+    """A short human interval: 1 min, 10 min, 5 h, 3 d, 2 mo, 1.5 y."""
+    seconds = max(0.0, delta.total_seconds())
+    minutes = seconds / 60
+    if minutes < 1:
+        return "<1 min"
+    if minutes < 60:
+        return f"{round(minutes)} min"
+    hours = minutes / 60
+    if hours < 24:
+        return f"{round(hours)} h"
+    days = hours / 24
+    if days < 31:
+        return f"{round(days)} d"
+    if days < 365:
+        return f"{round(days / 30.4)} mo"
+    return f"{days / 365:.1f} y"
+
+
+def _to_fsrs(state: CardState | None, now: datetime) -> fsrs.Card:
+    if state is None:
+        return fsrs.Card(card_id=1, due=now)
+    return fsrs.Card(
+        card_id=1,
+        state=fsrs.State(state.state),
+        step=state.step,
+        stability=state.stability,
+        difficulty=state.difficulty,
+        due=state.due,
+        last_review=state.last_review,
+    )
+
+
+class StudyService:
+    """Spaced-repetition practice for one learner at a time, on FSRS."""
+
+    def __init__(
+        self,
+        store: StudyStore,
+        bank: QuestionBank,
+        clock: Clock,
+        *,
+        scheduler: fsrs.Scheduler | None = None,
+        default_timezone: str = "UTC",
+        default_new_per_day: int = 10,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.bank = bank
+        self.clock = clock
+        self.scheduler = scheduler or fsrs.Scheduler()
+        self.default_timezone = default_timezone
+        self.default_new_per_day = default_new_per_day
+        self.rng = rng or random.Random()
+
+    # --- learners ------------------------------------------------------------------------------
+
+    async def learner(self, caller: Caller) -> Learner:
+        """The learner behind the caller's identity, created on first contact."""
+        return await self.store.ensure_learner(
+            caller.identity,
+            caller.display_name,
+            self.clock.now(),
+            self.default_timezone,
+            self.default_new_per_day,
+        )
+
+    # --- asking --------------------------------------------------------------------------------
+
+    async def next_question(self, caller: Caller, topic_text: str | None = None) -> Reply:
+        """The learner's most useful card: a due review (most overdue first), else a new card."""
+        topic: str | None = None
+        if topic_text and topic_text.strip():
+            found = self.bank.find_topic(topic_text)
+            if found is None:
+                return self.unknown_topic(topic_text)
+            topic = found.slug
+        learner = await self.learner(caller)
+        return await self.ask(
+            learner, caller.chat.key, topic, asker=caller.display_name if caller.chat.is_group else None
+        )
+
+    def unknown_topic(self, topic_text: str) -> Reply:
+        names = ", ".join(t.slug for t in self.bank.topics)
+        return Reply(
+            blocks=(
+                Paragraph.of(f"I don't know the topic “{topic_text.strip()[:60]}”."),
+                Paragraph.of("Topics: ", Span(names, "code")),
+                Paragraph.of("Example: /question optimization"),
+            )
+        )
+
+    async def pick_card(self, learner: Learner, topic: str | None) -> Card | None:
+        """Due reviews first (most overdue first), then new cards within the daily cap."""
+        now = self.clock.now()
+        skipped = await self.store.skipped_since(learner.id, now - SKIP_MEMORY)
+        for card_id in await self.store.due_card_ids(learner.id, now):
+            card = self.bank.card(card_id)
+            if card is not None and card_id not in skipped and (topic is None or card.topic == topic):
+                return card
+        today = local_day(now, learner.timezone)
+        if await self.store.count_new_on_day(learner.id, today) >= learner.new_per_day:
+            return None
+        seen = await self.store.seen_card_ids(learner.id)
+        pool = self.bank.cards_in(topic) if topic else self.bank.cards
+        fresh = [card for card in pool if card.id not in seen and card.id not in skipped]
+        if not fresh:
+            return None
+        # Warm-ups first; within a difficulty, a stable per-learner shuffle mixes the topics.
+        return min(fresh, key=lambda c: (c.difficulty, _mix(learner.id, c.id)))
+
+    async def ask(
+        self,
+        learner: Learner,
+        chat_key: str,
+        topic: str | None,
+        *,
+        asker: str | None = None,
+        edit: bool = False,
+        header: str | None = None,
+    ) -> Reply:
+        card = await self.pick_card(learner, topic)
+        if card is None:
+            return await self._caught_up(learner, topic, edit=edit)
+        attempt = await self.store.create_attempt(learner.id, card.id, chat_key, self.clock.now(), topic)
+        state = await self.store.card_state(learner.id, card.id)
+        return self._question_view(card, attempt, is_new=state is None, asker=asker, edit=edit, header=header)
+
+    async def _caught_up(self, learner: Learner, topic: str | None, *, edit: bool) -> Reply:
+        now = self.clock.now()
+        lines: list[Paragraph] = []
+        where = f" in {topic}" if topic else ""
+        new_today = await self.store.count_new_on_day(learner.id, local_day(now, learner.timezone))
+        seen = await self.store.seen_card_ids(learner.id)
+        pool = self.bank.cards_in(topic) if topic else self.bank.cards
+        unseen = sum(1 for card in pool if card.id not in seen)
+        lines.append(Paragraph.of(Span(f"All caught up{where}! 🎉", "bold")))
+        if unseen and new_today >= learner.new_per_day:
+            lines.append(
+                Paragraph.of(
+                    f"You've met today's {learner.new_per_day} new cards. {unseen} more wait for tomorrow "
+                    "(change the daily number with /newcards)."
+                )
+            )
+        elif not unseen:
+            lines.append(Paragraph.of(f"You have seen every card{where}."))
+        next_due = await self.store.next_due(learner.id)
+        if next_due is not None and next_due > now:
+            lines.append(Paragraph.of(f"Next review due in {interval_label(next_due - now)}."))
+        return Reply(blocks=tuple(lines), edit=edit)
+
+    def _question_view(
+        self, card: Card, attempt: Attempt, *, is_new: bool, asker: str | None, edit: bool, header: str | None = None
+    ) -> Reply:
+        topic = self.bank.find_topic(card.topic)
+        label = f"{topic.name if topic else card.topic} · {DIFFICULTY_NAMES.get(card.difficulty, '')}"
+        if card.kind.value == "behavioral":
+            label += " · behavioural"
+        if is_new:
+            label += " · new"
+        blocks: list[Paragraph | Title] = []
+        if header:
+            blocks.append(Paragraph.of(header))
+        if asker:
+            blocks.append(Paragraph.of("Question for ", Span(asker, "bold"), ":"))
+        blocks += [
+            Title(label),
+            Paragraph.of(Span(card.question, "bold")),
+            Paragraph.of(Span("Answer in your own words (just type it), or pick a button.", "italic")),
+        ]
+        first_row = [Button("Show answer", Action(Verb.SHOW_ANSWER, attempt.id).encode())]
+        if card.quiz is not None:
+            first_row.append(Button("Multiple choice", Action(Verb.CHOICE, attempt.id).encode()))
+        buttons = (tuple(first_row), (Button("Skip", Action(Verb.SKIP, attempt.id).encode()),))
+        return Reply(blocks=tuple(blocks), buttons=buttons, edit=edit)
+
+    # --- buttons -------------------------------------------------------------------------------
+
+    async def act(self, caller: Caller, action: Action) -> Reply:
+        """Carry out a button press, after checking it is the caller's and still open."""
+        attempt = await self.store.get_attempt(action.target)
+        if attempt is None:
+            return notice(INVALID)
+        learner = await self.store.find_learner(caller.identity)
+        if learner is None or learner.id != attempt.learner_id:
+            return notice(NOT_YOURS)
+        card = self.bank.card(attempt.card_id)
+        if card is None:  # the card was removed from the bank since
+            return notice(INVALID)
+        if action.verb is Verb.SHOW_ANSWER:
+            return await self._reveal(learner, attempt, card)
+        if action.verb is Verb.CHOICE:
+            return await self._choice(attempt, card)
+        if action.verb is Verb.OPTION:
+            return await self._pick_option(learner, attempt, card, action.arg)
+        if action.verb is Verb.RATE:
+            return await self._rate(learner, attempt, card, action.arg)
+        if action.verb is Verb.SKIP:
+            return await self._skip(learner, attempt)
+        if action.verb is Verb.NEXT:
+            topic = await self.store.attempt_topic(attempt.id)
+            return await self.ask(
+                learner, attempt.chat_key, topic, asker=caller.display_name if caller.chat.is_group else None
+            )
+        if action.verb is Verb.FULL_ANSWER:
+            if attempt.status is not AttemptStatus.DONE:
+                return notice(STALE)
+            return Reply(blocks=self._answer_blocks(card), buttons=self._next_buttons(attempt), edit=True)
+        return notice(INVALID)
+
+    async def _previews(self, learner: Learner, card: Card) -> tuple[Preview, ...]:
+        now = self.clock.now()
+        state = await self.store.card_state(learner.id, card.id)
+        previews = []
+        for rating in Rating:
+            updated, _ = self.scheduler.review_card(_to_fsrs(state, now), fsrs.Rating(int(rating)), now)
+            new_state = CardState(
+                learner_id=learner.id,
+                card_id=card.id,
+                state=int(updated.state),
+                step=updated.step,
+                stability=updated.stability,
+                difficulty=updated.difficulty,
+                due=updated.due,
+                last_review=updated.last_review,
+                reps=(state.reps if state else 0) + 1,
+                lapses=(state.lapses if state else 0)
+                + int(rating is Rating.AGAIN and state is not None and state.state == int(fsrs.State.Review)),
+                first_day=state.first_day if state and state.first_day else local_day(now, learner.timezone),
+            )
+            previews.append(Preview(rating=rating, state=new_state, interval_label=interval_label(updated.due - now)))
+        return tuple(previews)
+
+    def _answer_blocks(self, card: Card) -> tuple[Paragraph | Title | Bullets, ...]:
+        blocks: list[Paragraph | Title | Bullets] = [Paragraph.of(Span(card.question, "bold")), Title("Model answer")]
+        blocks += [b for b in text_blocks(card.answer) if isinstance(b, Paragraph | Bullets)]
+        blocks += [Title("Key points"), Bullets.of(*card.key_points)]
+        if card.follow_ups:
+            blocks += [Title("An interviewer may ask next"), Bullets.of(*card.follow_ups)]
+        return tuple(blocks)
+
+    def _rating_buttons(self, attempt: Attempt, previews: tuple[Preview, ...]) -> tuple[tuple[Button, ...], ...]:
+        row = tuple(
+            Button(f"{p.rating.label} · {p.interval_label}", Action(Verb.RATE, attempt.id, int(p.rating)).encode())
+            for p in previews
+        )
+        return (row[:2], row[2:])
+
+    def _next_buttons(self, attempt: Attempt, *, with_full: bool = False) -> tuple[tuple[Button, ...], ...]:
+        row = [Button("Next question ▶", Action(Verb.NEXT, attempt.id).encode())]
+        if with_full:
+            row.insert(0, Button("Full answer", Action(Verb.FULL_ANSWER, attempt.id).encode()))
+        return (tuple(row),)
+
+    async def _reveal(
+        self,
+        learner: Learner,
+        attempt: Attempt,
+        card: Card,
+        coverage_blocks: tuple[Paragraph | Title | Bullets, ...] = (),
+        edit: bool = True,
+    ) -> Reply:
+        expected = (AttemptStatus.OPEN, AttemptStatus.CHOICE)
+        if attempt.status not in expected:
+            return notice(STALE)
+        previews = await self._previews(learner, card)
+        if not await self.store.update_attempt(
+            attempt.id, expected, AttemptStatus.REVEALED, self.clock.now(), previews=previews
+        ):
+            return notice(STALE)
+        blocks = (
+            *coverage_blocks,
+            *self._answer_blocks(card),
+            Paragraph.of(Span("How well did you know it?", "italic")),
+        )
+        return Reply(blocks=blocks, buttons=self._rating_buttons(attempt, previews), edit=edit)
+
+    async def _choice(self, attempt: Attempt, card: Card) -> Reply:
+        if card.quiz is None:
+            return notice("This card has no multiple-choice form. Try “Show answer”.")
+        if attempt.status is not AttemptStatus.OPEN:
+            return notice(STALE)
+        order = list(range(len(card.quiz.options)))
+        self.rng.shuffle(order)  # a fresh order for every attempt, so positions can't be memorised
+        if not await self.store.update_attempt(
+            attempt.id, (AttemptStatus.OPEN,), AttemptStatus.CHOICE, self.clock.now(), options=tuple(order)
+        ):
+            return notice(STALE)
+        options = [card.quiz.options[i] for i in order]
+        blocks = (
+            Paragraph.of(Span(card.quiz.prompt, "bold")),
+            Bullets(tuple((Span(f"{OPTION_LETTERS[n]}) ", "bold"), text) for n, text in enumerate(options))),
+        )
+        buttons = (
+            tuple(Button(OPTION_LETTERS[n], Action(Verb.OPTION, attempt.id, n).encode()) for n in range(len(options))),
+            (Button("Show answer instead", Action(Verb.SHOW_ANSWER, attempt.id).encode()),),
+        )
+        return Reply(blocks=blocks, buttons=buttons, edit=True)
+
+    async def _pick_option(self, learner: Learner, attempt: Attempt, card: Card, arg: int | None) -> Reply:
+        if card.quiz is None or attempt.status is not AttemptStatus.CHOICE:
+            return notice(STALE)
+        if arg is None or not 0 <= arg < len(attempt.options):
+            return notice(INVALID)
+        chosen = attempt.options[arg]
+        correct = chosen == 0
+        rating = Rating.GOOD if correct else Rating.AGAIN
+        previews = await self._previews(learner, card)
+        preview = next(p for p in previews if p.rating is rating)
+        if not await self._commit(learner, attempt, card, preview, ReviewMode.CHOICE, (AttemptStatus.CHOICE,)):
+            return notice(STALE)
+        correct_pos = attempt.options.index(0)
+        letter = OPTION_LETTERS[correct_pos]
+        verdict = (
+            Paragraph.of(Span("✅ Correct!", "bold"), f" {letter}) {card.quiz.correct}")
+            if correct
+            else Paragraph.of(
+                Span("❌ Not quite.", "bold"),
+                f" You chose {OPTION_LETTERS[arg]}; the answer is {letter}) {card.quiz.correct}",
+            )
+        )
+        blocks = (
+            Paragraph.of(Span(card.quiz.prompt, "bold")),
+            verdict,
+            Paragraph.of(card.quiz.explanation),
+            Paragraph.of(Span(f"Next review in {preview.interval_label}.", "italic")),
+        )
+        return Reply(
+            blocks=blocks,
+            buttons=self._next_buttons(attempt, with_full=True),
+            edit=True,
+            notice="Correct!" if correct else "Not quite",
+        )
+
+    async def _rate(self, learner: Learner, attempt: Attempt, card: Card, arg: int | None) -> Reply:
+        if attempt.status is not AttemptStatus.REVEALED:
+            return notice(STALE)
+        if arg is None or arg not in {int(r) for r in Rating}:
+            return notice(INVALID)
+        preview = next((p for p in attempt.previews if int(p.rating) == arg), None)
+        if preview is None:
+            return notice(INVALID)
+        if not await self._commit(learner, attempt, card, preview, ReviewMode.REVEAL, (AttemptStatus.REVEALED,)):
+            return notice(STALE)
+        blocks = (
+            *self._answer_blocks(card),
+            Paragraph.of(
+                Span(f"{RATING_EMOJI[preview.rating]} Rated {preview.rating.label}", "bold"),
+                f" · next review in {preview.interval_label}.",
+            ),
+        )
+        return Reply(
+            blocks=blocks, buttons=self._next_buttons(attempt), edit=True, notice=f"Saved: {preview.rating.label}"
+        )
+
+    async def _commit(
+        self,
+        learner: Learner,
+        attempt: Attempt,
+        card: Card,
+        preview: Preview,
+        mode: ReviewMode,
+        expected: tuple[AttemptStatus, ...],
+    ) -> bool:
+        now = self.clock.now()
+        before = await self.store.card_state(learner.id, card.id)
+        review = Review(
+            learner_id=learner.id,
+            card_id=card.id,
+            rating=preview.rating,
+            reviewed_at=now,
+            mode=mode,
+            local_day=local_day(now, learner.timezone),
+            was_new=before is None,
+            state_before=before.state if before else None,
+        )
+        state = preview.state
+        if before is None:
+            state = replace(state, first_day=review.local_day)
+        return await self.store.record_answer(attempt.id, expected, state, review, now)
+
+    async def _skip(self, learner: Learner, attempt: Attempt) -> Reply:
+        expected = (AttemptStatus.OPEN, AttemptStatus.CHOICE, AttemptStatus.REVEALED)
+        if attempt.status not in expected:
+            return notice(STALE)
+        if not await self.store.update_attempt(attempt.id, expected, AttemptStatus.SKIPPED, self.clock.now()):
+            return notice(STALE)
+        topic = await self.store.attempt_topic(attempt.id)
+        reply = await self.ask(learner, attempt.chat_key, topic, edit=True)
+        return replace(reply, notice="Skipped")
+
+    # --- free text -------------------------------------------------------------------------------
+
+    async def answer_text(self, caller: Caller, text: str) -> Reply | None:
+        """Grade typed words against the open question's key points; None when no question is open."""
+        learner = await self.store.find_learner(caller.identity)
+        if learner is None:
+            return None
+        attempt = await self.store.active_attempt(learner.id, caller.chat.key)
+        if attempt is None or attempt.status not in (AttemptStatus.OPEN, AttemptStatus.CHOICE):
+            return None
+        card = self.bank.card(attempt.card_id)
+        if card is None:
+            return None
+        coverage = grade(text, card.key_points)
+        total = len(card.key_points)
+        blocks: list[Paragraph | Title | Bullets] = [
+            Paragraph.of(Span(f"You covered {len(coverage.covered)} of {total} key points.", "bold"))
+        ]
+        items = [(Span("✓ ", "bold"), point) for point in coverage.covered]
+        items += [(Span("✗ ", "bold"), point) for point in coverage.missed]
+        blocks.append(Bullets(tuple(items)))
+        return await self._reveal(learner, attempt, card, tuple(blocks), edit=False)
+
+    # --- info ----------------------------------------------------------------------------------
+
+    def topics_view(self) -> Reply:
+        items = tuple(
+            (Span(topic.slug, "code"), f" {topic.name} ({len(self.bank.cards_in(topic.slug))})")
+            for topic in self.bank.topics
+        )
+        return Reply(
+            blocks=(
+                Title(f"{len(self.bank.topics)} topics, {len(self.bank)} cards"),
+                Bullets(items),
+                Paragraph.of("Practise one with /question ", Span("topic", "code"), ", e.g. /question transformers"),
+            )
+        )
+
+    async def stats_for(self, learner: Learner) -> Stats:
+        now = self.clock.now()
+        seen = await self.store.seen_card_ids(learner.id)
+        total, of_seen, passed = await self.store.review_counts(learner.id, now - timedelta(days=30))
+        today = local_day(now, learner.timezone)
+        current, best = streaks(await self.store.review_days(learner.id), today)
+        per_topic = tuple(
+            TopicProgress(
+                topic=topic,
+                seen=sum(1 for card in self.bank.cards_in(topic.slug) if card.id in seen),
+                total=len(self.bank.cards_in(topic.slug)),
+            )
+            for topic in self.bank.topics
+        )
+        return Stats(
+            cards_seen=sum(1 for card_id in seen if self.bank.card(card_id) is not None),
+            cards_total=len(self.bank),
+            due_now=await self.store.count_due(learner.id, now),
+            reviews_30d=total,
+            retention_30d=(passed / of_seen) if of_seen else None,
+            current_streak=current,
+            best_streak=best,
+            new_today=await self.store.count_new_on_day(learner.id, today),
+            new_per_day=learner.new_per_day,
+            per_topic=per_topic,
+        )
+
+    async def stats(self, caller: Caller) -> Reply:
+        learner = await self.learner(caller)
+        s = await self.stats_for(learner)
+        retention = f"{s.retention_30d:.0%}" if s.retention_30d is not None else "—"
+        streak = f"{s.current_streak}-day streak (best {s.best_streak})" if s.best_streak else "no streak yet"
+        progress = tuple((Span(p.topic.slug, "code"), f" {p.seen}/{p.total}") for p in s.per_topic if p.total)
+        return Reply(
+            blocks=(
+                Title(f"Progress of {learner.display_name}"),
+                Bullets(
+                    (
+                        (f"Cards seen: {s.cards_seen} of {s.cards_total}",),
+                        (f"Due now: {s.due_now}",),
+                        (f"New today: {s.new_today} of {s.new_per_day}",),
+                        (f"Reviews in the last 30 days: {s.reviews_30d}",),
+                        (f"Retention (30 days, reviews of cards seen before): {retention}",),
+                        (f"🔥 {streak}",),
+                    )
+                ),
+                Title("By topic"),
+                Bullets(progress),
+            ),
+            private=True,
+        )
+
+    async def set_new_per_day(self, caller: Caller, args: str) -> Reply:
+        learner = await self.learner(caller)
+        text = args.strip()
+        if not text:
+            return Reply(
+                blocks=(
+                    Paragraph.of(
+                        f"You get up to {learner.new_per_day} new cards a day. Change it with /newcards N (0-50)."
+                    ),
+                )
+            )
+        if not text.isdigit() or not 0 <= int(text) <= 50:
+            return Reply(blocks=(Paragraph.of("Usage: /newcards N, where N is a whole number from 0 to 50."),))
+        await self.store.set_new_per_day(learner.id, int(text))
+        return Reply(blocks=(Paragraph.of(f"Done: up to {int(text)} new cards a day."),))
+
+
+def _mix(learner_id: int, card_id: str) -> bytes:
+    return hashlib.blake2b(f"{learner_id}:{card_id}".encode(), digest_size=8).digest()

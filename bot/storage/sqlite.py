@@ -1,0 +1,451 @@
+"""SqliteStore: the core's Store ports on SQLite through aiosqlite.
+
+One connection in WAL mode; every public method is one transaction, serialised by a lock so two
+coroutines never interleave statements inside each other's transaction. Schema changes are the
+numbered files in migrations/, applied in order and tracked with PRAGMA user_version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator, Collection, Iterable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from bot.core.model import (
+    Attempt,
+    AttemptStatus,
+    CardState,
+    Identity,
+    Learner,
+    Preview,
+    Rating,
+    Review,
+)
+
+ACTIVE = (AttemptStatus.OPEN, AttemptStatus.CHOICE, AttemptStatus.REVEALED)
+
+
+def to_ms(moment: datetime) -> int:
+    return round(moment.timestamp() * 1000)
+
+
+def from_ms(value: int) -> datetime:
+    return datetime.fromtimestamp(value / 1000, UTC)
+
+
+def _opt_ms(moment: datetime | None) -> int | None:
+    return None if moment is None else to_ms(moment)
+
+
+def _opt_dt(value: int | None) -> datetime | None:
+    return None if value is None else from_ms(value)
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(number, name, sql) of every migration shipped with the package, in order."""
+    found = []
+    folder = resources.files("bot.storage") / "migrations"
+    for entry in folder.iterdir():
+        match = re.match(r"^(\d+)_.*\.sql$", entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def _state_to_json(state: CardState) -> dict[str, Any]:
+    return {
+        "state": state.state,
+        "step": state.step,
+        "stability": state.stability,
+        "difficulty": state.difficulty,
+        "due": to_ms(state.due),
+        "last_review": _opt_ms(state.last_review),
+        "reps": state.reps,
+        "lapses": state.lapses,
+        "first_day": state.first_day,
+    }
+
+
+def _state_from_json(learner_id: int, card_id: str, data: dict[str, Any]) -> CardState:
+    return CardState(
+        learner_id=learner_id,
+        card_id=card_id,
+        state=int(data["state"]),
+        step=data["step"],
+        stability=data["stability"],
+        difficulty=data["difficulty"],
+        due=from_ms(int(data["due"])),
+        last_review=_opt_dt(data["last_review"]),
+        reps=int(data["reps"]),
+        lapses=int(data["lapses"]),
+        first_day=data["first_day"],
+    )
+
+
+class SqliteStore:
+    """All persistence of StudyBot in one SQLite file."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        self._db: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    async def open(self) -> SqliteStore:
+        """Open (creating the file and its folder if needed) and migrate to the latest schema."""
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(self.path, isolation_level=None)
+        db.row_factory = aiosqlite.Row
+        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL", "busy_timeout=5000"):
+            await db.execute(f"PRAGMA {pragma}")
+        self._db = db
+        await self.migrate()
+        return self
+
+    async def close(self) -> None:
+        if self._db is not None:
+            async with self._lock:
+                await self._db.close()
+                self._db = None
+
+    async def __aenter__(self) -> SqliteStore:
+        return await self.open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise RuntimeError("SqliteStore is not open")
+        return self._db
+
+    async def schema_version(self) -> int:
+        async with self.db.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def migrate(self) -> int:
+        """Apply every migration newer than the database; return the resulting version."""
+        async with self._lock:
+            current = await self.schema_version()
+            for number, _name, sql in migrations():
+                if number <= current:
+                    continue
+                await self.db.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;")
+                current = number
+            return current
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error), exclusive among this store's users."""
+        async with self._lock:
+            db = self.db
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+            await db.execute("COMMIT")
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            yield self.db
+
+    async def _one(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
+        async with self.reading() as db, db.execute(sql, tuple(params)) as cur:
+            return await cur.fetchone()
+
+    async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+        async with self.reading() as db, db.execute(sql, tuple(params)) as cur:
+            return list(await cur.fetchall())
+
+    # --- learners ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _learner(row: aiosqlite.Row) -> Learner:
+        return Learner(
+            id=row["id"],
+            display_name=row["display_name"],
+            timezone=row["timezone"],
+            new_per_day=row["new_per_day"],
+            created_at=from_ms(row["created_at"]),
+        )
+
+    async def ensure_learner(
+        self, identity: Identity, display_name: str, now: datetime, timezone: str, new_per_day: int
+    ) -> Learner:
+        name = display_name.strip()[:64] or "learner"
+        async with self.transaction() as db:
+            async with db.execute(
+                "SELECT l.* FROM identities i JOIN learners l ON l.id = i.learner_id "
+                "WHERE i.platform = ? AND i.external_id = ?",
+                (identity.platform, identity.external_id),
+            ) as cur:
+                row = await cur.fetchone()
+            if row is not None:
+                if row["display_name"] != name:
+                    await db.execute("UPDATE learners SET display_name = ? WHERE id = ?", (name, row["id"]))
+                    return Learner(row["id"], name, row["timezone"], row["new_per_day"], from_ms(row["created_at"]))
+                return self._learner(row)
+            cur = await db.execute(
+                "INSERT INTO learners (display_name, timezone, new_per_day, created_at) VALUES (?, ?, ?, ?)",
+                (name, timezone, new_per_day, to_ms(now)),
+            )
+            learner_id = cur.lastrowid
+            assert learner_id is not None
+            await db.execute(
+                "INSERT INTO identities (platform, external_id, learner_id) VALUES (?, ?, ?)",
+                (identity.platform, identity.external_id, learner_id),
+            )
+            return Learner(learner_id, name, timezone, new_per_day, from_ms(to_ms(now)))
+
+    async def get_learner(self, learner_id: int) -> Learner | None:
+        row = await self._one("SELECT * FROM learners WHERE id = ?", (learner_id,))
+        return None if row is None else self._learner(row)
+
+    async def find_learner(self, identity: Identity) -> Learner | None:
+        row = await self._one(
+            "SELECT l.* FROM identities i JOIN learners l ON l.id = i.learner_id "
+            "WHERE i.platform = ? AND i.external_id = ?",
+            (identity.platform, identity.external_id),
+        )
+        return None if row is None else self._learner(row)
+
+    async def set_new_per_day(self, learner_id: int, new_per_day: int) -> None:
+        async with self.transaction() as db:
+            await db.execute("UPDATE learners SET new_per_day = ? WHERE id = ?", (new_per_day, learner_id))
+
+    async def set_timezone(self, learner_id: int, timezone: str) -> None:
+        async with self.transaction() as db:
+            await db.execute("UPDATE learners SET timezone = ? WHERE id = ?", (timezone, learner_id))
+
+    # --- card states ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _state(row: aiosqlite.Row) -> CardState:
+        return CardState(
+            learner_id=row["learner_id"],
+            card_id=row["card_id"],
+            state=row["state"],
+            step=row["step"],
+            stability=row["stability"],
+            difficulty=row["difficulty"],
+            due=from_ms(row["due"]),
+            last_review=_opt_dt(row["last_review"]),
+            reps=row["reps"],
+            lapses=row["lapses"],
+            first_day=row["first_day"],
+        )
+
+    async def card_state(self, learner_id: int, card_id: str) -> CardState | None:
+        row = await self._one("SELECT * FROM card_states WHERE learner_id = ? AND card_id = ?", (learner_id, card_id))
+        return None if row is None else self._state(row)
+
+    async def due_card_ids(self, learner_id: int, now: datetime) -> list[str]:
+        rows = await self._all(
+            "SELECT card_id FROM card_states WHERE learner_id = ? AND due <= ? ORDER BY due, card_id",
+            (learner_id, to_ms(now)),
+        )
+        return [row[0] for row in rows]
+
+    async def next_due(self, learner_id: int) -> datetime | None:
+        row = await self._one("SELECT MIN(due) FROM card_states WHERE learner_id = ?", (learner_id,))
+        return None if row is None or row[0] is None else from_ms(row[0])
+
+    async def seen_card_ids(self, learner_id: int) -> set[str]:
+        rows = await self._all("SELECT card_id FROM card_states WHERE learner_id = ?", (learner_id,))
+        return {row[0] for row in rows}
+
+    async def count_new_on_day(self, learner_id: int, local_day: str) -> int:
+        row = await self._one(
+            "SELECT COUNT(*) FROM card_states WHERE learner_id = ? AND first_day = ?", (learner_id, local_day)
+        )
+        return int(row[0]) if row else 0
+
+    async def count_due(self, learner_id: int, now: datetime) -> int:
+        row = await self._one(
+            "SELECT COUNT(*) FROM card_states WHERE learner_id = ? AND due <= ?", (learner_id, to_ms(now))
+        )
+        return int(row[0]) if row else 0
+
+    # --- attempts ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _attempt(row: aiosqlite.Row) -> Attempt:
+        previews = tuple(
+            Preview(
+                rating=Rating(item["rating"]),
+                state=_state_from_json(row["learner_id"], row["card_id"], item["state"]),
+                interval_label=item["label"],
+            )
+            for item in json.loads(row["previews"])
+        )
+        return Attempt(
+            id=row["id"],
+            learner_id=row["learner_id"],
+            card_id=row["card_id"],
+            chat_key=row["chat_key"],
+            status=AttemptStatus(row["status"]),
+            created_at=from_ms(row["created_at"]),
+            options=tuple(json.loads(row["options"])),
+            previews=previews,
+            closed_at=_opt_dt(row["closed_at"]),
+        )
+
+    async def skipped_since(self, learner_id: int, since: datetime) -> set[str]:
+        rows = await self._all(
+            "SELECT card_id FROM attempts WHERE learner_id = ? AND status = ? AND closed_at >= ?",
+            (learner_id, AttemptStatus.SKIPPED.value, to_ms(since)),
+        )
+        return {row[0] for row in rows}
+
+    async def active_attempt(self, learner_id: int, chat_key: str) -> Attempt | None:
+        row = await self._one(
+            "SELECT * FROM attempts WHERE learner_id = ? AND chat_key = ? AND status IN (?, ?, ?) "
+            "ORDER BY id DESC LIMIT 1",
+            (learner_id, chat_key, *(s.value for s in ACTIVE)),
+        )
+        return None if row is None else self._attempt(row)
+
+    async def create_attempt(
+        self, learner_id: int, card_id: str, chat_key: str, now: datetime, topic: str | None
+    ) -> Attempt:
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE attempts SET status = ?, closed_at = ? "
+                "WHERE learner_id = ? AND chat_key = ? AND status IN (?, ?, ?)",
+                (AttemptStatus.EXPIRED.value, to_ms(now), learner_id, chat_key, *(s.value for s in ACTIVE)),
+            )
+            cur = await db.execute(
+                "INSERT INTO attempts (learner_id, card_id, chat_key, topic, status, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (learner_id, card_id, chat_key, topic, AttemptStatus.OPEN.value, to_ms(now)),
+            )
+            attempt_id = cur.lastrowid
+            assert attempt_id is not None
+        return Attempt(attempt_id, learner_id, card_id, chat_key, AttemptStatus.OPEN, from_ms(to_ms(now)))
+
+    async def get_attempt(self, attempt_id: int) -> Attempt | None:
+        row = await self._one("SELECT * FROM attempts WHERE id = ?", (attempt_id,))
+        return None if row is None else self._attempt(row)
+
+    async def attempt_topic(self, attempt_id: int) -> str | None:
+        row = await self._one("SELECT topic FROM attempts WHERE id = ?", (attempt_id,))
+        return None if row is None else row[0]
+
+    async def update_attempt(
+        self,
+        attempt_id: int,
+        expected: Collection[AttemptStatus],
+        status: AttemptStatus,
+        now: datetime,
+        *,
+        options: tuple[int, ...] | None = None,
+        previews: tuple[Preview, ...] | None = None,
+    ) -> bool:
+        sets = ["status = ?"]
+        params: list[Any] = [status.value]
+        if status not in ACTIVE:
+            sets.append("closed_at = ?")
+            params.append(to_ms(now))
+        if options is not None:
+            sets.append("options = ?")
+            params.append(json.dumps(list(options)))
+        if previews is not None:
+            sets.append("previews = ?")
+            params.append(
+                json.dumps(
+                    [
+                        {"rating": int(p.rating), "label": p.interval_label, "state": _state_to_json(p.state)}
+                        for p in previews
+                    ]
+                )
+            )
+        marks = ", ".join("?" for _ in expected)
+        async with self.transaction() as db:
+            cur = await db.execute(
+                f"UPDATE attempts SET {', '.join(sets)} WHERE id = ? AND status IN ({marks})",
+                (*params, attempt_id, *(s.value for s in expected)),
+            )
+            return cur.rowcount == 1
+
+    async def record_answer(
+        self, attempt_id: int, expected: Collection[AttemptStatus], state: CardState, review: Review, now: datetime
+    ) -> bool:
+        marks = ", ".join("?" for _ in expected)
+        async with self.transaction() as db:
+            cur = await db.execute(
+                f"UPDATE attempts SET status = ?, closed_at = ? WHERE id = ? AND status IN ({marks})",
+                (AttemptStatus.DONE.value, to_ms(now), attempt_id, *(s.value for s in expected)),
+            )
+            if cur.rowcount != 1:
+                return False
+            await self._write_review(db, state, review)
+            return True
+
+    @staticmethod
+    async def _write_review(db: aiosqlite.Connection, state: CardState, review: Review) -> None:
+        await db.execute(
+            "INSERT INTO card_states (learner_id, card_id, state, step, stability, difficulty, due, last_review, "
+            "reps, lapses, first_day) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (learner_id, card_id) DO UPDATE SET state = excluded.state, step = excluded.step, "
+            "stability = excluded.stability, difficulty = excluded.difficulty, due = excluded.due, "
+            "last_review = excluded.last_review, reps = excluded.reps, lapses = excluded.lapses, "
+            "first_day = COALESCE(card_states.first_day, excluded.first_day)",
+            (
+                state.learner_id,
+                state.card_id,
+                state.state,
+                state.step,
+                state.stability,
+                state.difficulty,
+                to_ms(state.due),
+                _opt_ms(state.last_review),
+                state.reps,
+                state.lapses,
+                state.first_day,
+            ),
+        )
+        await db.execute(
+            "INSERT INTO reviews (learner_id, card_id, rating, reviewed_at, mode, local_day, was_new, state_before) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                review.learner_id,
+                review.card_id,
+                int(review.rating),
+                to_ms(review.reviewed_at),
+                review.mode.value,
+                review.local_day,
+                int(review.was_new),
+                review.state_before,
+            ),
+        )
+
+    # --- review history ------------------------------------------------------------------------
+
+    async def review_days(self, learner_id: int) -> list[str]:
+        rows = await self._all(
+            "SELECT DISTINCT local_day FROM reviews WHERE learner_id = ? ORDER BY local_day", (learner_id,)
+        )
+        return [row[0] for row in rows]
+
+    async def review_counts(self, learner_id: int, since: datetime) -> tuple[int, int, int]:
+        row = await self._one(
+            "SELECT COUNT(*), COALESCE(SUM(was_new = 0), 0), COALESCE(SUM(was_new = 0 AND rating > 1), 0) "
+            "FROM reviews WHERE learner_id = ? AND reviewed_at >= ?",
+            (learner_id, to_ms(since)),
+        )
+        return (int(row[0]), int(row[1]), int(row[2])) if row else (0, 0, 0)

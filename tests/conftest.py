@@ -1,0 +1,81 @@
+"""Shared fixtures: a small deterministic bank, a fake clock and services on either store."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import fsrs
+import pytest
+
+from bot.core.bank import QuestionBank
+from bot.core.commands import Commands
+from bot.core.model import Caller, Card, Chat, Identity, Kind, QuizItem, Topic
+from bot.core.study import StudyService
+from tests.fakes import FakeClock, MemoryStore
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTENT = ROOT / "content"
+
+
+def make_card(card_id: str, topic: str = "basics", difficulty: int = 1, *, quiz: bool = True) -> Card:
+    return Card(
+        id=card_id,
+        deck="test",
+        topic=topic,
+        kind=Kind.TECHNICAL if quiz else Kind.BEHAVIORAL,
+        difficulty=difficulty,
+        question=f"Question {card_id}?",
+        answer=f"The answer to {card_id}.\n\n- first detail\n- second detail",
+        key_points=("chain rule", "gradient of the loss", "vanishing gradients"),
+        follow_ups=("A follow-up?", "Another?"),
+        quiz=QuizItem(
+            prompt=f"Pick the right one for {card_id}",
+            correct="Right",
+            distractors=("Wrong one", "Wrong two", "Wrong three"),
+            explanation="Because it is right.",
+        )
+        if quiz
+        else None,
+    )
+
+
+def small_bank(per_topic: int = 6) -> QuestionBank:
+    topics = [Topic("basics", "Basics"), Topic("optim", "Optimisation"), Topic("stories", "Stories")]
+    cards = [make_card(f"basics-{n}", "basics", 1 + n % 3) for n in range(per_topic)]
+    cards += [make_card(f"optim-{n}", "optim", 1 + n % 3) for n in range(per_topic)]
+    cards += [make_card(f"story-{n}", "stories", 2, quiz=False) for n in range(2)]
+    return QuestionBank(cards, topics)
+
+
+def caller(user: str = "1", name: str = "Ann", chat: str | None = None, group: bool = False) -> Caller:
+    return Caller(
+        identity=Identity("test", user),
+        display_name=name,
+        chat=Chat("test", chat or user, is_group=group),
+    )
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def bank() -> QuestionBank:
+    return small_bank()
+
+
+@pytest.fixture
+def store() -> MemoryStore:
+    return MemoryStore()
+
+
+@pytest.fixture
+def study(store: MemoryStore, bank: QuestionBank, clock: FakeClock) -> StudyService:
+    return StudyService(store, bank, clock, scheduler=fsrs.Scheduler(enable_fuzzing=False), rng=random.Random(7))
+
+
+@pytest.fixture
+def commands(study: StudyService) -> Commands:
+    return Commands(study)

@@ -1,0 +1,164 @@
+"""In-memory fakes of the core's ports: a clock that only moves when told, and a dict-backed store."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from bot.core.model import Attempt, AttemptStatus, CardState, Identity, Learner, Preview, Rating, Review
+
+ACTIVE = (AttemptStatus.OPEN, AttemptStatus.CHOICE, AttemptStatus.REVEALED)
+
+
+class FakeClock:
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, **kwargs: float) -> None:
+        self._now += timedelta(**kwargs)
+
+    def set(self, moment: datetime) -> None:
+        self._now = moment
+
+
+class MemoryStore:
+    """The StudyStore port in dicts; same contract as SqliteStore."""
+
+    def __init__(self) -> None:
+        self.learners: dict[int, Learner] = {}
+        self.identities: dict[Identity, int] = {}
+        self.states: dict[tuple[int, str], CardState] = {}
+        self.reviews: list[Review] = []
+        self.attempts: dict[int, Attempt] = {}
+        self.topics: dict[int, str | None] = {}
+
+    async def ensure_learner(
+        self, identity: Identity, display_name: str, now: datetime, timezone: str, new_per_day: int
+    ) -> Learner:
+        if identity in self.identities:
+            learner = self.learners[self.identities[identity]]
+            if learner.display_name != display_name:
+                learner = replace(learner, display_name=display_name)
+                self.learners[learner.id] = learner
+            return learner
+        learner = Learner(len(self.learners) + 1, display_name, timezone, new_per_day, now)
+        self.learners[learner.id] = learner
+        self.identities[identity] = learner.id
+        return learner
+
+    async def get_learner(self, learner_id: int) -> Learner | None:
+        return self.learners.get(learner_id)
+
+    async def find_learner(self, identity: Identity) -> Learner | None:
+        learner_id = self.identities.get(identity)
+        return None if learner_id is None else self.learners[learner_id]
+
+    async def set_new_per_day(self, learner_id: int, new_per_day: int) -> None:
+        self.learners[learner_id] = replace(self.learners[learner_id], new_per_day=new_per_day)
+
+    async def set_timezone(self, learner_id: int, timezone: str) -> None:
+        self.learners[learner_id] = replace(self.learners[learner_id], timezone=timezone)
+
+    async def card_state(self, learner_id: int, card_id: str) -> CardState | None:
+        return self.states.get((learner_id, card_id))
+
+    def _mine(self, learner_id: int) -> list[CardState]:
+        return [s for (lid, _), s in self.states.items() if lid == learner_id]
+
+    async def due_card_ids(self, learner_id: int, now: datetime) -> list[str]:
+        due = [s for s in self._mine(learner_id) if s.due <= now]
+        return [s.card_id for s in sorted(due, key=lambda s: (s.due, s.card_id))]
+
+    async def next_due(self, learner_id: int) -> datetime | None:
+        return min((s.due for s in self._mine(learner_id)), default=None)
+
+    async def seen_card_ids(self, learner_id: int) -> set[str]:
+        return {s.card_id for s in self._mine(learner_id)}
+
+    async def count_new_on_day(self, learner_id: int, local_day: str) -> int:
+        return sum(1 for s in self._mine(learner_id) if s.first_day == local_day)
+
+    async def count_due(self, learner_id: int, now: datetime) -> int:
+        return sum(1 for s in self._mine(learner_id) if s.due <= now)
+
+    async def skipped_since(self, learner_id: int, since: datetime) -> set[str]:
+        return {
+            a.card_id
+            for a in self.attempts.values()
+            if a.learner_id == learner_id
+            and a.status is AttemptStatus.SKIPPED
+            and a.closed_at is not None
+            and a.closed_at >= since
+        }
+
+    async def active_attempt(self, learner_id: int, chat_key: str) -> Attempt | None:
+        mine = [
+            a
+            for a in self.attempts.values()
+            if a.learner_id == learner_id and a.chat_key == chat_key and a.status in ACTIVE
+        ]
+        return max(mine, key=lambda a: a.id, default=None)
+
+    async def create_attempt(
+        self, learner_id: int, card_id: str, chat_key: str, now: datetime, topic: str | None
+    ) -> Attempt:
+        for attempt in list(self.attempts.values()):
+            if attempt.learner_id == learner_id and attempt.chat_key == chat_key and attempt.status in ACTIVE:
+                self.attempts[attempt.id] = replace(attempt, status=AttemptStatus.EXPIRED, closed_at=now)
+        attempt = Attempt(len(self.attempts) + 1, learner_id, card_id, chat_key, AttemptStatus.OPEN, now)
+        self.attempts[attempt.id] = attempt
+        self.topics[attempt.id] = topic
+        return attempt
+
+    async def get_attempt(self, attempt_id: int) -> Attempt | None:
+        return self.attempts.get(attempt_id)
+
+    async def attempt_topic(self, attempt_id: int) -> str | None:
+        return self.topics.get(attempt_id)
+
+    async def update_attempt(
+        self,
+        attempt_id: int,
+        expected: Collection[AttemptStatus],
+        status: AttemptStatus,
+        now: datetime,
+        *,
+        options: tuple[int, ...] | None = None,
+        previews: tuple[Preview, ...] | None = None,
+    ) -> bool:
+        attempt = self.attempts.get(attempt_id)
+        if attempt is None or attempt.status not in expected:
+            return False
+        attempt = replace(attempt, status=status)
+        if status not in ACTIVE:
+            attempt = replace(attempt, closed_at=now)
+        if options is not None:
+            attempt = replace(attempt, options=options)
+        if previews is not None:
+            attempt = replace(attempt, previews=previews)
+        self.attempts[attempt_id] = attempt
+        return True
+
+    async def record_answer(
+        self, attempt_id: int, expected: Collection[AttemptStatus], state: CardState, review: Review, now: datetime
+    ) -> bool:
+        if not await self.update_attempt(attempt_id, expected, AttemptStatus.DONE, now):
+            return False
+        previous = self.states.get((state.learner_id, state.card_id))
+        if previous is not None and previous.first_day:
+            state = replace(state, first_day=previous.first_day)
+        self.states[(state.learner_id, state.card_id)] = state
+        self.reviews.append(review)
+        return True
+
+    async def review_days(self, learner_id: int) -> list[str]:
+        return sorted({r.local_day for r in self.reviews if r.learner_id == learner_id})
+
+    async def review_counts(self, learner_id: int, since: datetime) -> tuple[int, int, int]:
+        mine = [r for r in self.reviews if r.learner_id == learner_id and r.reviewed_at >= since]
+        old = [r for r in mine if not r.was_new]
+        return len(mine), len(old), sum(1 for r in old if r.rating is not Rating.AGAIN)

@@ -1,0 +1,92 @@
+"""The terminal chat as a user runs it: `studybot` with piped input, in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def run_bot(tmp_path: Path, stdin: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("TELEGRAM_TOKEN", "DISCORD_TOKEN")}
+    env["STUDYBOT_DB"] = str(tmp_path / "data" / "studybot.db")
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=env,
+        check=False,
+    )
+
+
+def first_question(output: str) -> str:
+    marker = "Answer in your own words"
+    before = output.split(marker)[0].strip().splitlines()
+    return before[-1].strip()
+
+
+def test_piped_question_choice_and_rating_persist_across_runs(tmp_path: Path) -> None:
+    first = run_bot(tmp_path, "/question\n1\n4\n")  # ask, show the answer, rate Easy
+    assert first.returncode == 0, first.stderr
+    assert "Model answer" in first.stdout
+    assert "Rated Easy" in first.stdout
+    asked = first_question(first.stdout)
+    assert asked.endswith("?") or asked.endswith(".")
+
+    con = sqlite3.connect(tmp_path / "data" / "studybot.db")
+    assert con.execute("SELECT COUNT(*), MIN(rating) FROM reviews").fetchone() == (1, 4)
+    con.close()
+
+    second = run_bot(tmp_path, "/question\n/stats\n")
+    assert second.returncode == 0, second.stderr
+    assert first_question(second.stdout) != asked  # the rated card is not new again
+    assert "Cards seen: 1 of" in second.stdout
+
+
+def test_multiple_choice_by_letter_and_a_free_text_answer(tmp_path: Path) -> None:
+    result = run_bot(tmp_path, "/question\n2\nB\n2\n/question\nbackpropagation uses the chain rule\n/quit\n", "chat")
+    assert result.returncode == 0, result.stderr
+    assert ("Correct!" in result.stdout) or ("Not quite." in result.stdout)
+    assert "key points" in result.stdout
+
+
+def test_unknown_topic_and_unknown_command_are_explained(tmp_path: Path) -> None:
+    result = run_bot(tmp_path, "/question astrology\n/dance\nhello\n")
+    assert result.returncode == 0
+    assert "I don't know the topic “astrology”" in result.stdout
+    assert "I don't know /dance" in result.stdout
+    assert "No question is open" in result.stdout
+
+
+def test_content_check_rejects_a_broken_deck_with_exit_code_1(tmp_path: Path) -> None:
+    deck = tmp_path / "broken.yaml"
+    deck.write_text(
+        "deck: broken\ntitle: Broken\ntopics: {basics: Basics}\ncards:\n"
+        "  - id: a\n    topic: nope\n    kind: technical\n    difficulty: 9\n    question: Why?\n"
+        "    answer: Because.\n    key_points: [x]\n",
+        encoding="utf-8",
+    )
+    result = run_bot(tmp_path, "", "content", "check", str(deck))
+    assert result.returncode == 1
+    for expected in (
+        "card 'a' field 'difficulty'",
+        "card 'a' field 'key_points'",
+        "unknown topic 'nope'",
+        "card 'a' field 'quiz'",
+    ):
+        assert expected in result.stderr
+
+
+def test_content_check_summarises_the_shipped_bank(tmp_path: Path) -> None:
+    result = run_bot(tmp_path, "", "content", "check")
+    assert result.returncode == 0, result.stderr
+    assert "source article questions covered: 30/30" in result.stdout
