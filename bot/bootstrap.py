@@ -7,6 +7,7 @@ import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -15,6 +16,7 @@ from bot.core.bank import DeckError, QuestionBank
 from bot.core.commands import Commands
 from bot.core.ports import Clock, SystemClock
 from bot.core.study import StudyService
+from bot.logs import setup_logging
 from bot.storage.sqlite import SqliteStore
 
 log = logging.getLogger("studybot")
@@ -77,6 +79,44 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     return App(settings=settings, bank=bank, store=store, clock=the_clock, study=study, commands=commands)
 
 
+async def run_platforms(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
+    """Start every adapter whose token is set, on this event loop, until SIGTERM/SIGINT."""
+    import signal
+
+    app = await build_app(settings)
+    stop_event = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop_event.set)
+    started: list[Any] = []
+    try:
+        if settings.telegram_token is not None:
+            from bot.adapters.telegram import TelegramBot
+
+            telegram = TelegramBot(
+                app.commands,
+                app.store,
+                app.clock,
+                token=settings.telegram_token.get_secret_value(),
+                api_url=settings.telegram_api_url,
+            )
+            await telegram.start()
+            started.append(telegram)
+        log.info("StudyBot is running (%s)", ", ".join(type(a).__name__ for a in started))
+        await stop_event.wait()
+        log.info("stopping")
+    finally:
+        for adapter in reversed(started):
+            try:
+                await asyncio.wait_for(adapter.stop(), timeout=10)
+            except Exception:  # a failing shutdown must not keep the database open
+                log.exception("error while stopping %s", type(adapter).__name__)
+        await app.close()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    return 0
+
+
 async def run_chat(settings: Settings) -> int:
     from bot.adapters.console import ConsoleChat
 
@@ -89,14 +129,16 @@ async def run_chat(settings: Settings) -> int:
 
 def run_command(command: str) -> int:
     """Run `studybot run` or `studybot chat`; configuration mistakes exit 2 with one line."""
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = load_settings()
+        secrets = [t.get_secret_value() for t in (settings.telegram_token, settings.discord_token) if t is not None]
+        quiet = command == "chat" or not secrets
+        setup_logging("WARNING" if quiet else settings.log_level, settings.log_format, secrets)
         if command == "chat" or (settings.telegram_token is None and settings.discord_token is None):
             if command == "run" and sys.stdin.isatty():
                 print("No TELEGRAM_TOKEN or DISCORD_TOKEN set: starting the terminal chat.")
             return asyncio.run(run_chat(settings))
-        raise ConfigError("chat platforms are not available in this build yet")
+        return asyncio.run(run_platforms(settings))
     except ConfigError as exc:
         print(f"studybot: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -35,6 +35,7 @@ class MemoryStore:
         self.reviews: list[Review] = []
         self.attempts: dict[int, Attempt] = {}
         self.topics: dict[int, str | None] = {}
+        self.unreachable: dict[str, str] = {}
 
     async def ensure_learner(
         self, identity: Identity, display_name: str, now: datetime, timezone: str, new_per_day: int
@@ -162,3 +163,12 @@ class MemoryStore:
         mine = [r for r in self.reviews if r.learner_id == learner_id and r.reviewed_at >= since]
         old = [r for r in mine if not r.was_new]
         return len(mine), len(old), sum(1 for r in old if r.rating is not Rating.AGAIN)
+
+    async def mark_unreachable(self, chat_key: str, now: datetime, reason: str) -> None:
+        self.unreachable[chat_key] = reason
+
+    async def mark_reachable(self, chat_key: str) -> bool:
+        return self.unreachable.pop(chat_key, None) is not None
+
+    async def is_reachable(self, chat_key: str) -> bool:
+        return chat_key not in self.unreachable

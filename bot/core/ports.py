@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
 from bot.core.model import Attempt, AttemptStatus, CardState, Identity, Learner, Preview, Review
+from bot.core.views import Reply
 
 
 class Clock(Protocol):
@@ -98,3 +101,40 @@ class StudyStore(Protocol):
         ...
 
     async def count_due(self, learner_id: int, now: datetime) -> int: ...
+
+
+class ChatStore(Protocol):
+    """Which chats can be sent to: a chat that blocked the bot is left alone until it comes back."""
+
+    async def mark_unreachable(self, chat_key: str, now: datetime, reason: str) -> None: ...
+
+    async def mark_reachable(self, chat_key: str) -> bool:
+        """Record that the chat talked to the bot; True when it had been unreachable."""
+        ...
+
+    async def is_reachable(self, chat_key: str) -> bool: ...
+
+
+class Delivery(enum.StrEnum):
+    """How a send ended, as far as the core needs to know."""
+
+    SENT = "sent"
+    UNREACHABLE = "unreachable"  # blocked, kicked, DMs closed: stop sending to this chat
+    FAILED = "failed"  # transient (429 after its retry, 5xx, timeout): try again later
+    REJECTED = "rejected"  # the platform refused the content itself (400): do not retry as is
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    delivery: Delivery
+    message_id: str | None = None
+    poll_id: str | None = None
+    detail: str = ""
+
+
+class Notifier(Protocol):
+    """Sends a reply to a chat on one platform, unprompted (daily pushes, quiz rounds)."""
+
+    platform: str
+
+    async def send(self, chat_id: str, reply: Reply) -> SendResult: ...

@@ -449,3 +449,27 @@ class SqliteStore:
             (learner_id, to_ms(since)),
         )
         return (int(row[0]), int(row[1]), int(row[2])) if row else (0, 0, 0)
+
+    # --- chat reachability -----------------------------------------------------------------------
+
+    async def mark_unreachable(self, chat_key: str, now: datetime, reason: str) -> None:
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO chats (chat_key, unreachable_since, reason) VALUES (?, ?, ?) "
+                "ON CONFLICT (chat_key) DO UPDATE SET unreachable_since = excluded.unreachable_since, "
+                "reason = excluded.reason",
+                (chat_key, to_ms(now), reason[:200]),
+            )
+
+    async def mark_reachable(self, chat_key: str) -> bool:
+        async with self.transaction() as db:
+            cur = await db.execute(
+                "UPDATE chats SET unreachable_since = NULL, reason = NULL "
+                "WHERE chat_key = ? AND unreachable_since IS NOT NULL",
+                (chat_key,),
+            )
+            return cur.rowcount == 1
+
+    async def is_reachable(self, chat_key: str) -> bool:
+        row = await self._one("SELECT unreachable_since FROM chats WHERE chat_key = ?", (chat_key,))
+        return row is None or row[0] is None

@@ -1,0 +1,487 @@
+"""Telegram: python-telegram-bot 22 Application -> core Commands -> Telegram HTML.
+
+The adapter only translates. An update becomes a Caller and one core call; the core's Reply
+becomes HTML (every string escaped), an inline keyboard (callback_data is the core's compact
+action) and, for button presses, an edit of the message in place.
+
+Sending is wrapped once (TelegramSender): 429s are waited out and retried once by PTB's
+AIORateLimiter; timeouts and 5xx are retried with backoff; a 403 marks the chat unreachable so
+nothing more is sent there until it talks to the bot again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from telegram import (
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyParameters,
+    Update,
+)
+from telegram.constants import ChatType, ParseMode
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.core.commands import Commands
+from bot.core.model import Caller, Chat, Identity
+from bot.core.ports import ChatStore, Clock, Delivery, SendResult
+from bot.core.views import Block, Bullets, Code, Inline, Paragraph, Reply, Span, Title
+
+PLATFORM = "telegram"
+MESSAGE_LIMIT = 4096
+CHUNK_LIMIT = 3900  # HTML length budget per message, safely under the 4096 visible characters
+SORRY = "Sorry, something went wrong on my side. Please try again in a moment."
+
+log = logging.getLogger("studybot.telegram")
+T = TypeVar("T")
+
+
+# --- rendering ------------------------------------------------------------------------------------
+
+
+def escape(text: str) -> str:
+    return html.escape(text, quote=False)
+
+
+def _inline(parts: tuple[Inline, ...]) -> str:
+    out = []
+    for part in parts:
+        if isinstance(part, str):
+            out.append(escape(part))
+        elif isinstance(part, Span):
+            text = escape(part.text)
+            tag = {"bold": "b", "italic": "i", "code": "code"}.get(part.style)
+            out.append(f"<{tag}>{text}</{tag}>" if tag else text)
+    return "".join(out)
+
+
+def render_block(block: Block) -> str:
+    if isinstance(block, Title):
+        return f"<b>{escape(block.text)}</b>"
+    if isinstance(block, Paragraph):
+        return _inline(block.parts)
+    if isinstance(block, Bullets):
+        return "\n".join(f"• {_inline(item)}" for item in block.items)
+    if isinstance(block, Code):
+        return f"<pre>{escape(block.text)}</pre>"
+    raise TypeError(f"unknown block {block!r}")
+
+
+def _split_plain(text: str, limit: int) -> list[str]:
+    """Split over-long plain text at line breaks, then spaces, then anywhere."""
+    pieces: list[str] = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        if cut <= 0:
+            cut = text.rfind(" ", 0, limit)
+        if cut <= 0:
+            cut = limit
+        pieces.append(text[:cut])
+        text = text[cut:].lstrip()
+    if text:
+        pieces.append(text)
+    return pieces
+
+
+def render_html(reply: Reply, limit: int = CHUNK_LIMIT) -> list[str]:
+    """The reply's blocks as one or more HTML messages, split between blocks where possible."""
+    rendered: list[str] = []
+    for block in reply.blocks:
+        text = render_block(block)
+        if len(text) <= limit:
+            rendered.append(text)
+        else:  # one huge block: fall back to escaped plain pieces
+            plain = render_block(Paragraph.of(_plain_of(block)))
+            rendered += [escape(p) for p in _split_plain(html.unescape(plain), limit - 100)]
+    chunks: list[str] = []
+    current = ""
+    for text in rendered:
+        candidate = f"{current}\n\n{text}" if current else text
+        if len(candidate) <= limit:
+            current = candidate
+        else:
+            chunks.append(current)
+            current = text
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _plain_of(block: Block) -> str:
+    from bot.core.views import render_plain
+
+    return render_plain((block,))
+
+
+def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+    if not reply.buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(b.label[:64], callback_data=b.action) for b in row] for row in reply.buttons if row]
+    )
+
+
+# --- sending --------------------------------------------------------------------------------------
+
+
+class TelegramSender:
+    """Every outgoing call goes through here: retries, backoff and unreachable chats."""
+
+    def __init__(self, chats: ChatStore, clock: Clock, *, retries: int = 3, backoff: float = 0.5) -> None:
+        self.chats = chats
+        self.clock = clock
+        self.retries = retries
+        self.backoff = backoff
+
+    async def call(self, chat_id: int | str, make: Callable[[], Awaitable[T]]) -> tuple[Delivery, T | None, str]:
+        """Run one API call with the retry policy; never raises a TelegramError."""
+        for attempt in range(self.retries + 1):
+            try:
+                return Delivery.SENT, await make(), ""
+            except Forbidden as exc:
+                await self.chats.mark_unreachable(chat_key(chat_id), self.clock.now(), str(exc))
+                log.info("chat %s is unreachable: %s", chat_id, exc)
+                return Delivery.UNREACHABLE, None, str(exc)
+            except BadRequest as exc:
+                return Delivery.REJECTED, None, str(exc)
+            except RetryAfter as exc:  # AIORateLimiter already waited and retried once
+                log.warning("rate limited by Telegram for chat %s: %s", chat_id, exc)
+                return Delivery.FAILED, None, str(exc)
+            except NetworkError as exc:  # timeouts and 5xx
+                if attempt == self.retries:
+                    log.warning("giving up on chat %s after %d attempts: %s", chat_id, attempt + 1, exc)
+                    return Delivery.FAILED, None, str(exc)
+                await asyncio.sleep(self.backoff * 2**attempt)
+            except TelegramError as exc:
+                log.warning("Telegram refused a call for chat %s: %s", chat_id, exc)
+                return Delivery.FAILED, None, str(exc)
+        return Delivery.FAILED, None, "retries exhausted"
+
+
+def chat_key(chat_id: int | str) -> str:
+    return f"{PLATFORM}:{chat_id}"
+
+
+class TelegramNotifier:
+    """Sends core replies to Telegram chats: text with buttons, or a native quiz poll."""
+
+    platform = PLATFORM
+
+    def __init__(self, application: Application[Any, Any, Any, Any, Any, Any], sender: TelegramSender) -> None:
+        self.application = application
+        self.sender = sender
+
+    async def send(self, chat_id: str, reply: Reply, *, reply_to: int | None = None) -> SendResult:
+        if not await self.sender.chats.is_reachable(chat_key(chat_id)):
+            return SendResult(Delivery.UNREACHABLE, detail="chat marked unreachable")
+        bot = self.application.bot
+        last: SendResult = SendResult(Delivery.SENT)
+        if reply.poll is not None:
+            poll = reply.poll
+            delivery, message, detail = await self.sender.call(
+                chat_id,
+                lambda: bot.send_poll(
+                    chat_id=chat_id,
+                    question=poll.question,
+                    options=list(poll.options),
+                    type="quiz",
+                    is_anonymous=False,
+                    correct_option_id=poll.correct_index,
+                    explanation=poll.explanation or None,
+                    open_period=poll.open_seconds,
+                ),
+            )
+            if delivery is not Delivery.SENT or message is None:
+                return SendResult(delivery, detail=detail)
+            last = SendResult(
+                Delivery.SENT,
+                message_id=str(message.message_id),
+                poll_id=message.poll.id if message.poll else None,
+            )
+        chunks = render_html(reply)
+        for index, text in enumerate(chunks):
+            markup = keyboard(reply) if index == len(chunks) - 1 else None
+            params = (
+                ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
+                if reply_to is not None and index == 0
+                else None
+            )
+            delivery, message, detail = await self.sender.call(
+                chat_id,
+                lambda text=text, markup=markup, params=params: bot.send_message(  # type: ignore[misc]
+                    chat_id=chat_id,
+                    text=text,
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=markup,
+                    reply_parameters=params,
+                    link_preview_options=None,
+                ),
+            )
+            if delivery is not Delivery.SENT or message is None:
+                return SendResult(delivery, detail=detail)
+            last = SendResult(Delivery.SENT, message_id=str(message.message_id), poll_id=last.poll_id)
+        return last
+
+    async def edit(self, chat_id: int, message_id: int, reply: Reply) -> SendResult:
+        """Replace a message's text and buttons; overflow goes out as new messages."""
+        bot = self.application.bot
+        chunks = render_html(reply)
+        if not chunks:
+            return SendResult(Delivery.SENT, message_id=str(message_id))
+        markup = keyboard(reply) if len(chunks) == 1 else None
+        delivery, _, detail = await self.sender.call(
+            chat_id,
+            lambda: bot.edit_message_text(
+                chat_id=chat_id, message_id=message_id, text=chunks[0], parse_mode=ParseMode.HTML, reply_markup=markup
+            ),
+        )
+        if delivery is Delivery.REJECTED and "not modified" in detail:
+            delivery = Delivery.SENT
+        elif delivery is Delivery.REJECTED:  # too old to edit, deleted, ...: say it anew instead
+            return await self.send(str(chat_id), reply)
+        if len(chunks) > 1 and delivery is Delivery.SENT:
+            rest = Reply(blocks=(), buttons=reply.buttons)
+            for text in chunks[1:-1]:
+                await self.sender.call(
+                    chat_id,
+                    lambda text=text: bot.send_message(  # type: ignore[misc]
+                        chat_id=chat_id, text=text, parse_mode=ParseMode.HTML
+                    ),
+                )
+            await self.sender.call(
+                chat_id,
+                lambda: bot.send_message(
+                    chat_id=chat_id, text=chunks[-1], parse_mode=ParseMode.HTML, reply_markup=keyboard(rest)
+                ),
+            )
+        return SendResult(delivery, message_id=str(message_id), detail=detail)
+
+
+# --- the bot --------------------------------------------------------------------------------------
+
+
+def caller_of(update: Update) -> Caller | None:
+    user = update.effective_user
+    chat = update.effective_chat
+    if user is None or chat is None:
+        return None
+    name = user.full_name or (f"@{user.username}" if user.username else str(user.id))
+    return Caller(
+        identity=Identity(PLATFORM, str(user.id)),
+        display_name=name,
+        chat=Chat(PLATFORM, str(chat.id), is_group=chat.type in (ChatType.GROUP, ChatType.SUPERGROUP)),
+    )
+
+
+class TelegramBot:
+    """The StudyBot Telegram front end on one python-telegram-bot Application."""
+
+    def __init__(
+        self,
+        commands: Commands,
+        chats: ChatStore,
+        clock: Clock,
+        *,
+        token: str,
+        api_url: str = "https://api.telegram.org",
+        retries: int = 3,
+        backoff: float = 0.5,
+        poll_timeout: float = 10.0,
+        request_timeout: float = 10.0,
+    ) -> None:
+        self.commands = commands
+        self.chats = chats
+        self.clock = clock
+        self.poll_timeout = poll_timeout
+        api = api_url.rstrip("/")
+        self.application: Application[Any, Any, Any, Any, Any, Any] = (
+            Application.builder()
+            .token(token)
+            .base_url(f"{api}/bot")
+            .base_file_url(f"{api}/file/bot")
+            .rate_limiter(AIORateLimiter(max_retries=1))
+            .concurrent_updates(16)
+            .connect_timeout(request_timeout)
+            .read_timeout(request_timeout)
+            .write_timeout(request_timeout)
+            .pool_timeout(request_timeout)
+            .get_updates_read_timeout(poll_timeout + request_timeout)
+            .build()
+        )
+        self.sender = TelegramSender(chats, clock, retries=retries, backoff=backoff)
+        self.notifier = TelegramNotifier(self.application, self.sender)
+        self._install_handlers()
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self, *, polling: bool = True) -> None:
+        """Initialise, publish the command list and (optionally) start long polling."""
+        await self.application.initialize()
+        await self.publish_commands()
+        await self.application.start()
+        if polling and self.application.updater is not None:
+            await self.application.updater.start_polling(
+                poll_interval=0.0,
+                timeout=int(self.poll_timeout),
+                allowed_updates=["message", "callback_query", "poll_answer", "my_chat_member"],
+            )
+        log.info("Telegram bot @%s started", self.application.bot.username)
+
+    async def stop(self) -> None:
+        """Stop taking updates, let running handlers finish, close the HTTP clients."""
+        if self.application.updater is not None and self.application.updater.running:
+            await self.application.updater.stop()
+        if self.application.running:
+            await self.application.stop()
+        await self.application.shutdown()
+
+    async def publish_commands(self) -> None:
+        specs = [BotCommand(spec.name, spec.description[:256]) for spec in self.commands.specs]
+        delivery, _, detail = await self.sender.call(0, lambda: self.application.bot.set_my_commands(specs))
+        if delivery is not Delivery.SENT:
+            log.warning("could not publish the command list: %s", detail)
+
+    async def process(self, data: dict[str, Any]) -> None:
+        """Handle one update given as JSON (tests and webhooks)."""
+        await self.application.process_update(Update.de_json(data, self.application.bot))
+
+    # --- handlers --------------------------------------------------------------------------------
+
+    def _install_handlers(self) -> None:
+        app = self.application
+        names = [spec.name for spec in self.commands.specs]
+        app.add_handler(CommandHandler(names, self._on_command))
+        app.add_handler(MessageHandler(filters.COMMAND, self._on_unknown_command))
+        app.add_handler(CallbackQueryHandler(self._on_press))
+        app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, self._on_text))
+        app.add_error_handler(self._on_error)
+
+    async def _came_back(self, caller: Caller) -> None:
+        if not await self.chats.is_reachable(caller.chat.key):
+            await self.chats.mark_reachable(caller.chat.key)
+
+    def _log_handled(self, update: Update, kind: str, started: float) -> None:
+        log.info(
+            "handled %s",
+            kind,
+            extra={
+                "update": update.update_id,
+                "chat": update.effective_chat.id if update.effective_chat else None,
+                "user": update.effective_user.id if update.effective_user else None,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                "platform": PLATFORM,
+            },
+        )
+
+    async def _on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        started = time.perf_counter()
+        message = update.effective_message
+        caller = caller_of(update)
+        if message is None or caller is None or message.text is None:
+            return
+        parsed = Commands.split_command(message.text, context.bot.username)
+        if parsed is None:
+            return
+        name, args = parsed
+        await self._came_back(caller)
+        reply = await self.commands.run(caller, name, args)
+        await self._answer_message(update, caller, reply)
+        self._log_handled(update, f"/{name}", started)
+
+    async def _on_unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        caller = caller_of(update)
+        if message is None or caller is None or message.text is None:
+            return
+        parsed = Commands.split_command(message.text, context.bot.username)
+        if parsed is None:
+            return
+        if caller.chat.is_group and "@" not in message.text.split()[0]:
+            return  # in groups, a bare unknown command is probably meant for another bot
+        await self._answer_message(update, caller, await self.commands.run(caller, parsed[0], parsed[1]))
+
+    async def _on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        started = time.perf_counter()
+        message = update.effective_message
+        caller = caller_of(update)
+        if message is None or caller is None or not message.text:
+            return
+        if caller.chat.is_group:
+            replied = message.reply_to_message
+            if replied is None or replied.from_user is None or replied.from_user.id != context.bot.id:
+                return  # group chatter is not an answer unless it replies to the bot
+        await self._came_back(caller)
+        reply = await self.commands.text(caller, message.text)
+        if reply is None:
+            if caller.chat.is_group:
+                return
+            reply = Reply(blocks=(Paragraph.of("No question is open. Send /question to get one, or /help."),))
+        await self._answer_message(update, caller, reply)
+        self._log_handled(update, "text", started)
+
+    async def _answer_message(self, update: Update, caller: Caller, reply: Reply) -> None:
+        message = update.effective_message
+        if message is None:
+            return
+        reply_to = message.message_id if caller.chat.is_group else None
+        if reply.is_notice_only:
+            if reply.notice:
+                reply = Reply(blocks=(Paragraph.of(reply.notice),))
+            else:
+                return
+        await self.notifier.send(caller.chat.chat_id, reply, reply_to=reply_to)
+        for more in reply.extra:
+            await self.notifier.send(caller.chat.chat_id, more)
+
+    async def _on_press(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        started = time.perf_counter()
+        query = update.callback_query
+        caller = caller_of(update)
+        if query is None or caller is None:
+            return
+        answered = False
+        try:
+            await self._came_back(caller)
+            reply = await self.commands.press(caller, query.data or "")
+            await self.sender.call(caller.chat.chat_id, lambda: query.answer(text=(reply.notice or "")[:200] or None))
+            answered = True
+            if not reply.is_notice_only:
+                message = query.message
+                if reply.edit and isinstance(message, Message):
+                    await self.notifier.edit(message.chat_id, message.message_id, reply)
+                else:
+                    await self.notifier.send(caller.chat.chat_id, reply)
+            for more in reply.extra:
+                await self.notifier.send(caller.chat.chat_id, more)
+        finally:
+            if not answered:  # always stop the client's spinner, even when handling failed
+                await self.sender.call(caller.chat.chat_id, lambda: query.answer(text=SORRY[:200]))
+        self._log_handled(update, "button", started)
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        error = context.error
+        details: dict[str, Any] = {"platform": PLATFORM}
+        if isinstance(update, Update):
+            details["update"] = update.update_id
+            details["chat"] = update.effective_chat.id if update.effective_chat else None
+            details["user"] = update.effective_user.id if update.effective_user else None
+        log.error("error while handling an update: %r", error, exc_info=error, extra=details)
+        if isinstance(update, Update) and update.effective_chat is not None and update.callback_query is None:
+            chat_id = update.effective_chat.id
+            await self.sender.call(chat_id, lambda: context.bot.send_message(chat_id=chat_id, text=SORRY))
