@@ -14,9 +14,12 @@ from pydantic import ValidationError
 from bot.config import Settings
 from bot.core.bank import DeckError, QuestionBank
 from bot.core.commands import Commands
-from bot.core.ports import Clock, SystemClock
+from bot.core.competition import CompetitionService
+from bot.core.daily import DailyService
+from bot.core.ports import Clock, Notifier, SystemClock
 from bot.core.study import StudyService
 from bot.logs import setup_logging
+from bot.scheduler import DailyTicker, MatchRunner
 from bot.storage.sqlite import SqliteStore
 
 log = logging.getLogger("studybot")
@@ -36,6 +39,9 @@ class App:
     clock: Clock
     study: StudyService
     commands: Commands
+    daily: DailyService
+    competition: CompetitionService
+    notifiers: dict[str, Notifier]
 
     async def close(self) -> None:
         await self.store.close()
@@ -76,7 +82,24 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
         default_new_per_day=settings.new_per_day,
     )
     commands = Commands(study)
-    return App(settings=settings, bank=bank, store=store, clock=the_clock, study=study, commands=commands)
+    notifiers: dict[str, Notifier] = {}
+    competition = CompetitionService(store, bank, the_clock, study)
+    daily = DailyService(
+        store, study, notifiers, group_content=competition.daily_poll, poll_sent=competition.attach_message
+    )
+    commands.attach_daily(daily)
+    commands.attach_competition(competition)
+    return App(
+        settings=settings,
+        bank=bank,
+        store=store,
+        clock=the_clock,
+        study=study,
+        commands=commands,
+        daily=daily,
+        competition=competition,
+        notifiers=notifiers,
+    )
 
 
 async def run_platforms(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
@@ -89,6 +112,8 @@ async def run_platforms(settings: Settings, *, stop: asyncio.Event | None = None
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop_event.set)
     started: list[Any] = []
+    runner = MatchRunner(app.competition, app.notifiers, app.clock)
+    ticker = DailyTicker(app.daily)
     try:
         if settings.telegram_token is not None:
             from bot.adapters.telegram import TelegramBot
@@ -99,13 +124,23 @@ async def run_platforms(settings: Settings, *, stop: asyncio.Event | None = None
                 app.clock,
                 token=settings.telegram_token.get_secret_value(),
                 api_url=settings.telegram_api_url,
+                competition=app.competition,
             )
             await telegram.start()
             started.append(telegram)
-        log.info("StudyBot is running (%s)", ", ".join(type(a).__name__ for a in started))
+            app.notifiers["telegram"] = telegram.notifier
+        resumed = await runner.resume()
+        ticker.start()
+        log.info(
+            "StudyBot is running (%s); %d quiz match(es) resumed",
+            ", ".join(type(a).__name__ for a in started),
+            resumed,
+        )
         await stop_event.wait()
         log.info("stopping")
     finally:
+        ticker.stop()
+        await runner.stop()
         for adapter in reversed(started):
             try:
                 await asyncio.wait_for(adapter.stop(), timeout=10)
@@ -122,7 +157,7 @@ async def run_chat(settings: Settings) -> int:
 
     app = await build_app(settings)
     try:
-        return await ConsoleChat(app.commands).run()
+        return await ConsoleChat(app.commands, competition=app.competition).run()
     finally:
         await app.close()
 

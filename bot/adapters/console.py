@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from bot.core.commands import Commands
+from bot.core.competition import CompetitionService
 from bot.core.model import Caller, Chat, Identity
 from bot.core.views import Button, Reply
 
@@ -26,7 +27,7 @@ def render(reply: Reply) -> str:
     text = reply.plain_text()
     if text:
         parts.append(text)
-    if reply.poll is not None:
+    if reply.poll is not None and not text:
         poll = reply.poll
         parts.append(poll.question + "\n" + "\n".join(f"  {chr(65 + i)}) {o}" for i, o in enumerate(poll.options)))
     if reply.notice and not text:
@@ -50,8 +51,10 @@ class ConsoleChat:
         stdout: TextIO | None = None,
         user: str | None = None,
         interactive: bool | None = None,
+        competition: CompetitionService | None = None,
     ) -> None:
         self.commands = commands
+        self.competition = competition
         self.stdin = stdin or sys.stdin
         self.stdout = stdout or sys.stdout
         name = user or _user_name()
@@ -73,6 +76,35 @@ class ConsoleChat:
 
     async def handle_line(self, line: str) -> bool:
         """Handle one line of input; False when the user wants to leave."""
+        keep_going = await self._handle(line)
+        await self._drive_quiz()
+        return keep_going
+
+    async def _drive_quiz(self) -> None:
+        """A solo match in the terminal is turn-based: a round closes once answered (or timed out)."""
+        if self.competition is None:
+            return
+        store = self.competition.store
+        match = await store.running_match(self.caller.chat.key)
+        while match is not None:
+            latest = await store.latest_round(match.id)
+            if latest is not None and not latest.closed:
+                answered = await store.round_answers(latest.id)
+                if not answered and self.competition.clock.now() <= latest.closes_at:
+                    return  # waiting for the player's answer
+                closed = await self.competition.close_round(latest.id)
+                if closed is not None:
+                    self._show(closed.reply)
+                    if closed.final is not None:
+                        self._show(closed.final)
+                        return
+            opened = await self.competition.open_round(match.id)
+            if opened is None:
+                return
+            self._show(opened.reply)
+            return
+
+    async def _handle(self, line: str) -> bool:
         text = line.strip()
         if not text:
             return True

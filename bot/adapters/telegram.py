@@ -16,6 +16,7 @@ import html
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from telegram import (
@@ -35,10 +36,12 @@ from telegram.ext import (
     CommandHandler,
     ContextTypes,
     MessageHandler,
+    PollAnswerHandler,
     filters,
 )
 
 from bot.core.commands import Commands
+from bot.core.competition import CompetitionService
 from bot.core.model import Caller, Chat, Identity
 from bot.core.ports import ChatStore, Clock, Delivery, SendResult
 from bot.core.views import Block, Bullets, Code, Inline, Paragraph, Reply, Span, Title
@@ -214,7 +217,8 @@ class TelegramNotifier:
                 message_id=str(message.message_id),
                 poll_id=message.poll.id if message.poll else None,
             )
-        chunks = render_html(reply)
+        # A native poll is the whole message: its text and option buttons are for other platforms.
+        chunks = [] if reply.poll is not None else render_html(reply)
         for index, text in enumerate(chunks):
             markup = keyboard(reply) if index == len(chunks) - 1 else None
             params = (
@@ -237,6 +241,11 @@ class TelegramNotifier:
                 return SendResult(delivery, detail=detail)
             last = SendResult(Delivery.SENT, message_id=str(message.message_id), poll_id=last.poll_id)
         return last
+
+    async def finish_round(self, chat_id: str, message_id: str, view: Reply) -> None:
+        """Stop the round's quiz poll (Telegram shows the correct option and the counts itself)."""
+        bot = self.application.bot
+        await self.sender.call(chat_id, lambda: bot.stop_poll(chat_id=chat_id, message_id=int(message_id)))
 
     async def edit(self, chat_id: int, message_id: int, reply: Reply) -> SendResult:
         """Replace a message's text and buttons; overflow goes out as new messages."""
@@ -304,8 +313,11 @@ class TelegramBot:
         backoff: float = 0.5,
         poll_timeout: float = 10.0,
         request_timeout: float = 10.0,
+        max_rate: float = 30.0,
+        competition: CompetitionService | None = None,
     ) -> None:
         self.commands = commands
+        self.competition = competition
         self.chats = chats
         self.clock = clock
         self.poll_timeout = poll_timeout
@@ -315,7 +327,7 @@ class TelegramBot:
             .token(token)
             .base_url(f"{api}/bot")
             .base_file_url(f"{api}/file/bot")
-            .rate_limiter(AIORateLimiter(max_retries=1))
+            .rate_limiter(AIORateLimiter(overall_max_rate=max_rate, max_retries=1))
             .concurrent_updates(16)
             .connect_timeout(request_timeout)
             .read_timeout(request_timeout)
@@ -370,11 +382,27 @@ class TelegramBot:
         app.add_handler(MessageHandler(filters.COMMAND, self._on_unknown_command))
         app.add_handler(CallbackQueryHandler(self._on_press))
         app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, self._on_text))
+        app.add_handler(PollAnswerHandler(self._on_poll_answer))
         app.add_error_handler(self._on_error)
 
     async def _came_back(self, caller: Caller) -> None:
         if not await self.chats.is_reachable(caller.chat.key):
             await self.chats.mark_reachable(caller.chat.key)
+
+    async def _with_admin(self, caller: Caller, name: str, context: ContextTypes.DEFAULT_TYPE) -> Caller:
+        """Fill in is_chat_admin for commands that depend on it (one getChatMember call, groups only)."""
+        spec = self.commands.spec(name)
+        if spec is None or not spec.admin_aware or not caller.chat.is_group:
+            return caller
+        chat_id, user_id = int(caller.chat.chat_id), int(caller.identity.external_id)
+        delivery, member, _ = await self.sender.call(chat_id, lambda: context.bot.get_chat_member(chat_id, user_id))
+        is_admin = delivery is Delivery.SENT and member is not None and member.status in ("administrator", "creator")
+        return replace(caller, is_chat_admin=is_admin)
+
+    async def _send_notice(self, caller: Caller) -> None:
+        note = await self.commands.pending_notice(caller)
+        if note:
+            await self.notifier.send(caller.chat.chat_id, Reply(blocks=(Paragraph.of(note),)))
 
     def _log_handled(self, update: Update, kind: str, started: float) -> None:
         log.info(
@@ -400,8 +428,10 @@ class TelegramBot:
             return
         name, args = parsed
         await self._came_back(caller)
+        caller = await self._with_admin(caller, name, context)
         reply = await self.commands.run(caller, name, args)
         await self._answer_message(update, caller, reply)
+        await self._send_notice(caller)
         self._log_handled(update, f"/{name}", started)
 
     async def _on_unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -427,6 +457,7 @@ class TelegramBot:
             if replied is None or replied.from_user is None or replied.from_user.id != context.bot.id:
                 return  # group chatter is not an answer unless it replies to the bot
         await self._came_back(caller)
+        await self._send_notice(caller)
         reply = await self.commands.text(caller, message.text)
         if reply is None:
             if caller.chat.is_group:
@@ -472,7 +503,23 @@ class TelegramBot:
         finally:
             if not answered:  # always stop the client's spinner, even when handling failed
                 await self.sender.call(caller.chat.chat_id, lambda: query.answer(text=SORRY[:200]))
+        await self._send_notice(caller)
         self._log_handled(update, "button", started)
+
+    async def _on_poll_answer(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A vote in one of our quiz polls: timed on receipt, scored by the competition service."""
+        started = time.perf_counter()
+        answer = update.poll_answer
+        if answer is None or answer.user is None or self.competition is None:
+            return
+        user = answer.user
+        caller = Caller(
+            identity=Identity(PLATFORM, str(user.id)),
+            display_name=user.full_name or (f"@{user.username}" if user.username else str(user.id)),
+            chat=Chat(PLATFORM, str(user.id)),
+        )
+        await self.competition.answer_poll(caller, answer.poll_id, list(answer.option_ids))
+        self._log_handled(update, "poll answer", started)
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         error = context.error

@@ -9,13 +9,33 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from bot.core.actions import Verb, parse_action
+from bot.core.competition import CompetitionService
+from bot.core.daily import DailyService
 from bot.core.model import Caller
 from bot.core.study import INVALID, StudyService
 from bot.core.views import Bullets, Paragraph, Reply, Span, Title, notice
 
 MAX_ARGS = 200  # longer arguments are certainly a mistake (or abuse); refuse them early
+
+
+@dataclass(frozen=True, slots=True)
+class OptionSpec:
+    """One argument of a command, for platforms with typed options (Discord slash commands).
+
+    Values are joined with spaces, in order, into the args string the command receives.
+    """
+
+    name: str
+    description: str
+    kind: Literal["text", "integer"] = "text"
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    autocomplete: Literal["topic", "zone"] | None = None
+    min_value: int | None = None
+    max_value: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +45,11 @@ class CommandSpec:
     description: str  # <= 100 characters: Discord's limit for a slash-command description
     group_only: bool = False
     private_only: bool = False
+    options: tuple[OptionSpec, ...] = ()
+    admin_aware: bool = False  # the adapter must fill Caller.is_chat_admin in groups
+
+
+NoticeProvider = Callable[[Caller], Awaitable[str | None]]
 
 
 ActionHandler = Callable[[Caller, str], Awaitable[Reply]]
@@ -40,17 +65,78 @@ class Commands:
         self._specs: dict[str, CommandSpec] = {}
         self._handlers: dict[str, CommandHandler] = {}
         self._verb_handlers: dict[Verb, ActionHandler] = {}
+        self._notice_providers: list[NoticeProvider] = []
         self.register(CommandSpec("start", "/start", "Welcome and how to practise"), self._start)
         self.register(CommandSpec("help", "/help", "What I can do"), self._help)
         self.register(
-            CommandSpec("question", "/question [topic]", "A question to practise: due reviews first, then new"),
+            CommandSpec(
+                "question",
+                "/question [topic]",
+                "A question to practise: due reviews first, then new",
+                options=(OptionSpec("topic", "Only this topic (see /topics)", autocomplete="topic"),),
+            ),
             self._question,
         )
         self.register(CommandSpec("topics", "/topics", "The topics you can practise"), self._topics)
         self.register(CommandSpec("stats", "/stats", "Your progress, retention and streak"), self._stats)
         self.register(
-            CommandSpec("newcards", "/newcards [N]", "See or set how many new cards you get a day"), self._newcards
+            CommandSpec(
+                "newcards",
+                "/newcards [N]",
+                "See or set how many new cards you get a day",
+                options=(OptionSpec("n", "New cards per day (0-50)", kind="integer", min_value=0, max_value=50),),
+            ),
+            self._newcards,
         )
+
+    # --- services that plug in --------------------------------------------------------------------
+
+    def attach_daily(self, daily: DailyService) -> None:
+        """/daily, and the welcome-back notice when a paused subscription's chat returns."""
+        self.register(
+            CommandSpec(
+                "daily",
+                "/daily [HH:MM [zone] | off]",
+                "A question every day at your local time (groups: admins)",
+                options=(
+                    OptionSpec("time", "Local time HH:MM, or off"),
+                    OptionSpec("zone", "Time zone, e.g. Europe/Berlin, Berlin or UTC+5:30", autocomplete="zone"),
+                ),
+                admin_aware=True,
+            ),
+            daily.command,
+        )
+        self.add_notice_provider(daily.welcome_back)
+
+    def attach_competition(self, competition: CompetitionService) -> None:
+        """/quiz, /stopquiz, /leaderboard and the quiz-answer buttons."""
+        self.register(
+            CommandSpec(
+                "quiz",
+                "/quiz [questions] [topic] [seconds]",
+                "Start a quiz match in this chat (solo in a private chat)",
+                options=(
+                    OptionSpec("questions", "Number of questions (1-30)", kind="integer", min_value=1, max_value=30),
+                    OptionSpec("topic", "Only this topic", autocomplete="topic"),
+                    OptionSpec("seconds", "Seconds per question (10-120)", kind="integer", min_value=10, max_value=120),
+                ),
+            ),
+            competition.start,
+        )
+        self.register(
+            CommandSpec("stopquiz", "/stopquiz", "End the running quiz (its starter or an admin)", admin_aware=True),
+            competition.stop,
+        )
+        self.register(
+            CommandSpec(
+                "leaderboard",
+                "/leaderboard [week|all]",
+                "This chat's quiz leaderboard: this week or all time",
+                options=(OptionSpec("period", "week or all", choices=("week", "all")),),
+            ),
+            competition.leaderboard,
+        )
+        self.register_verbs(competition.press, Verb.QUIZ_OPTION)
 
     # --- registration ----------------------------------------------------------------------------
 
@@ -63,6 +149,18 @@ class Commands:
         """Route button actions with these verbs to another service."""
         for verb in verbs:
             self._verb_handlers[verb] = handler
+
+    def add_notice_provider(self, provider: NoticeProvider) -> None:
+        """Something the caller should hear about whatever they do (e.g. a paused daily question)."""
+        self._notice_providers.append(provider)
+
+    async def pending_notice(self, caller: Caller) -> str | None:
+        """A one-off message for this caller (adapters send it alongside their reply), or None."""
+        notes = [note for provider in self._notice_providers if (note := await provider(caller))]
+        return "\n".join(notes) if notes else None
+
+    def spec(self, name: str) -> CommandSpec | None:
+        return self._specs.get(name.lower())
 
     @property
     def specs(self) -> tuple[CommandSpec, ...]:

@@ -192,3 +192,105 @@ class Stats:
     new_today: int
     new_per_day: int
     per_topic: tuple[TopicProgress, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """A chat that gets one question a day at a local time."""
+
+    id: int
+    chat_key: str
+    platform: str
+    chat_id: str
+    is_group: bool
+    learner_id: int | None
+    local_time: str  # HH:MM
+    timezone: str
+    next_push_at: datetime
+    paused_reason: str | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A daily push claimed for one subscription and local day, to be sent."""
+
+    delivery_id: int
+    subscription: Subscription
+    local_day: str
+    attempts: int = 0
+
+
+class MatchStatus(enum.StrEnum):
+    RUNNING = "running"
+    FINISHED = "finished"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    id: int
+    chat_key: str
+    platform: str
+    chat_id: str
+    starter_id: int | None
+    topic: str | None
+    questions: int
+    seconds: int
+    solo: bool
+    status: MatchStatus
+    card_ids: tuple[str, ...]
+    rounds_played: int
+    idle_rounds: int
+    started_at: datetime
+    end_reason: str | None = None
+    winner_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Round:
+    id: int
+    match_id: int | None  # None: a group's daily quiz poll
+    chat_key: str
+    number: int
+    card_id: str
+    options: tuple[int, ...]  # indexes into the card's quiz options, in the order shown
+    correct_index: int  # position of the correct option in `options`
+    speed_bonus: int
+    opened_at: datetime
+    closes_at: datetime
+    closed: bool = False
+    poll_id: str | None = None
+    message_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RoundAnswer:
+    round_id: int
+    learner_id: int
+    option_index: int
+    correct: bool
+    points: int
+    elapsed_ms: int
+    answered_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    learner_id: int
+    name: str
+    points: int
+    correct: int
+    answered: int
+    time_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class BoardRow:
+    learner_id: int
+    name: str
+    points: int
+    matches: int
+    wins: int
+    correct: int
+    answered: int

@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from bot.core.model import Attempt, AttemptStatus, CardState, Identity, Learner, Preview, Review
+from bot.core.model import (
+    Attempt,
+    AttemptStatus,
+    BoardRow,
+    CardState,
+    Claim,
+    Identity,
+    Learner,
+    Match,
+    MatchStatus,
+    Preview,
+    Review,
+    Round,
+    RoundAnswer,
+    Standing,
+    Subscription,
+)
 from bot.core.views import Reply
 
 
@@ -138,3 +154,98 @@ class Notifier(Protocol):
     platform: str
 
     async def send(self, chat_id: str, reply: Reply) -> SendResult: ...
+
+    async def finish_round(self, chat_id: str, message_id: str, view: Reply) -> None:
+        """A quiz round ended: stop its native poll, or show the correct option and counts on it."""
+        ...
+
+
+# (subscription, now) -> (local day the due push belongs to, the next push after it)
+Advance = Callable[[Subscription, datetime], tuple[str, datetime]]
+
+
+class DailyStore(Protocol):
+    """Subscriptions and their deliveries. Claiming is one transaction: for each due subscription a
+    delivery row for its local day is inserted (unique per day) and next_push_at is advanced, so a
+    restart at any point neither skips nor repeats a day."""
+
+    async def save_subscription(self, subscription: Subscription) -> Subscription:
+        """Insert or replace the subscription of subscription.chat_key; returns it with its id."""
+        ...
+
+    async def subscription(self, chat_key: str) -> Subscription | None: ...
+
+    async def delete_subscription(self, chat_key: str) -> bool: ...
+
+    async def pause_subscription(self, chat_key: str, reason: str) -> None: ...
+
+    async def resume_subscription(self, chat_key: str, next_push_at: datetime) -> None: ...
+
+    async def claim_due(self, now: datetime, claimer: str, limit: int, advance: Advance) -> list[Claim]: ...
+
+    async def open_claims(self, now: datetime, claimer: str, limit: int) -> list[Claim]:
+        """Deliveries to (re)try now: those waiting for a retry, and those claimed by a process
+        that is gone (its claimer id differs) without being finished."""
+        ...
+
+    async def finish_delivery(
+        self,
+        delivery_id: int,
+        status: str,
+        now: datetime,
+        *,
+        detail: str = "",
+        message_id: str | None = None,
+        retry_at: datetime | None = None,
+    ) -> None: ...
+
+    async def beat(self, name: str, now: datetime) -> None: ...
+
+    async def last_beat(self, name: str) -> datetime | None: ...
+
+
+class CompetitionStore(Protocol):
+    """Matches, rounds and answers. add_answer is the one-answer rule: it stores an answer only if
+    the player has none for that round and the round is still open at `now`."""
+
+    async def create_match(self, match: Match) -> Match | None:
+        """The stored match, or None when the chat already has a running one."""
+        ...
+
+    async def get_match(self, match_id: int) -> Match | None: ...
+
+    async def running_match(self, chat_key: str) -> Match | None: ...
+
+    async def running_matches(self) -> list[Match]: ...
+
+    async def save_match_progress(self, match_id: int, rounds_played: int, idle_rounds: int) -> None: ...
+
+    async def end_match(
+        self, match_id: int, status: MatchStatus, reason: str, winner_id: int | None, now: datetime
+    ) -> bool:
+        """Mark a running match ended; False when it was not running any more."""
+        ...
+
+    async def open_round(self, round_: Round) -> Round: ...
+
+    async def get_round(self, round_id: int) -> Round | None: ...
+
+    async def round_by_poll(self, poll_id: str) -> Round | None: ...
+
+    async def latest_round(self, match_id: int) -> Round | None: ...
+
+    async def attach_round_message(self, round_id: int, poll_id: str | None, message_id: str | None) -> None: ...
+
+    async def close_round(self, round_id: int) -> bool:
+        """Close an open round; False when it was already closed."""
+        ...
+
+    async def add_answer(self, answer: RoundAnswer, now: datetime) -> bool: ...
+
+    async def round_answers(self, round_id: int) -> list[RoundAnswer]: ...
+
+    async def standings(self, match_id: int) -> list[Standing]: ...
+
+    async def leaderboard(self, chat_key: str, since: datetime | None) -> list[BoardRow]: ...
+
+    async def recent_round_cards(self, chat_key: str, limit: int) -> list[str]: ...

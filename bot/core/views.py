@@ -68,6 +68,7 @@ class QuizPoll:
     correct_index: int
     explanation: str
     open_seconds: int | None = None
+    round_id: int | None = None  # the competition round this poll is, so its poll id can be recorded
 
 
 @dataclass(frozen=True, slots=True)

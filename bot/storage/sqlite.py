@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import sqlite3
 from collections.abc import AsyncIterator, Collection, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -22,13 +23,22 @@ import aiosqlite
 from bot.core.model import (
     Attempt,
     AttemptStatus,
+    BoardRow,
     CardState,
+    Claim,
     Identity,
     Learner,
+    Match,
+    MatchStatus,
     Preview,
     Rating,
     Review,
+    Round,
+    RoundAnswer,
+    Standing,
+    Subscription,
 )
+from bot.core.ports import Advance
 
 ACTIVE = (AttemptStatus.OPEN, AttemptStatus.CHOICE, AttemptStatus.REVEALED)
 
@@ -473,3 +483,354 @@ class SqliteStore:
     async def is_reachable(self, chat_key: str) -> bool:
         row = await self._one("SELECT unreachable_since FROM chats WHERE chat_key = ?", (chat_key,))
         return row is None or row[0] is None
+
+    # --- daily subscriptions ---------------------------------------------------------------------
+
+    @staticmethod
+    def _subscription(row: aiosqlite.Row) -> Subscription:
+        return Subscription(
+            id=row["id"],
+            chat_key=row["chat_key"],
+            platform=row["platform"],
+            chat_id=row["chat_id"],
+            is_group=bool(row["is_group"]),
+            learner_id=row["learner_id"],
+            local_time=row["local_time"],
+            timezone=row["timezone"],
+            next_push_at=from_ms(row["next_push_at"]),
+            paused_reason=row["paused_reason"],
+            created_at=from_ms(row["created_at"]),
+        )
+
+    async def save_subscription(self, subscription: Subscription) -> Subscription:
+        s = subscription
+        created = to_ms(s.created_at or s.next_push_at)
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO subscriptions (chat_key, platform, chat_id, is_group, learner_id, local_time, timezone, "
+                "next_push_at, paused_reason, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (chat_key) DO UPDATE SET learner_id = excluded.learner_id, "
+                "local_time = excluded.local_time, timezone = excluded.timezone, "
+                "next_push_at = excluded.next_push_at, paused_reason = excluded.paused_reason",
+                (
+                    s.chat_key,
+                    s.platform,
+                    s.chat_id,
+                    int(s.is_group),
+                    s.learner_id,
+                    s.local_time,
+                    s.timezone,
+                    to_ms(s.next_push_at),
+                    s.paused_reason,
+                    s.learner_id,
+                    created,
+                ),
+            )
+            async with db.execute("SELECT * FROM subscriptions WHERE chat_key = ?", (s.chat_key,)) as cur:
+                row = await cur.fetchone()
+        assert row is not None
+        return self._subscription(row)
+
+    async def subscription(self, chat_key: str) -> Subscription | None:
+        row = await self._one("SELECT * FROM subscriptions WHERE chat_key = ?", (chat_key,))
+        return None if row is None else self._subscription(row)
+
+    async def delete_subscription(self, chat_key: str) -> bool:
+        async with self.transaction() as db:
+            cur = await db.execute("DELETE FROM subscriptions WHERE chat_key = ?", (chat_key,))
+            return cur.rowcount == 1
+
+    async def pause_subscription(self, chat_key: str, reason: str) -> None:
+        async with self.transaction() as db:
+            await db.execute("UPDATE subscriptions SET paused_reason = ? WHERE chat_key = ?", (reason, chat_key))
+
+    async def resume_subscription(self, chat_key: str, next_push_at: datetime) -> None:
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE subscriptions SET paused_reason = NULL, next_push_at = ? WHERE chat_key = ?",
+                (to_ms(next_push_at), chat_key),
+            )
+
+    async def claim_due(self, now: datetime, claimer: str, limit: int, advance: Advance) -> list[Claim]:
+        claims: list[Claim] = []
+        async with self.transaction() as db:
+            async with db.execute(
+                "SELECT * FROM subscriptions WHERE paused_reason IS NULL AND next_push_at <= ? "
+                "ORDER BY next_push_at, id LIMIT ?",
+                (to_ms(now), limit),
+            ) as cur:
+                rows = list(await cur.fetchall())
+            for row in rows:
+                sub = self._subscription(row)
+                local_day, next_at = advance(sub, now)
+                await db.execute("UPDATE subscriptions SET next_push_at = ? WHERE id = ?", (to_ms(next_at), sub.id))
+                cur2 = await db.execute(
+                    "INSERT INTO deliveries (subscription_id, local_day, status, claimed_by, claimed_at) "
+                    "VALUES (?, ?, 'claimed', ?, ?) ON CONFLICT (subscription_id, local_day) DO NOTHING",
+                    (sub.id, local_day, claimer, to_ms(now)),
+                )
+                if cur2.rowcount == 1 and cur2.lastrowid is not None:
+                    claims.append(Claim(cur2.lastrowid, sub, local_day, 0))
+        return claims
+
+    async def open_claims(self, now: datetime, claimer: str, limit: int) -> list[Claim]:
+        rows = await self._all(
+            "SELECT d.id AS delivery_id, d.local_day, d.attempts, s.* FROM deliveries d "
+            "JOIN subscriptions s ON s.id = d.subscription_id "
+            "WHERE s.paused_reason IS NULL AND ((d.status = 'retry' AND d.retry_at <= ?) "
+            "OR (d.status = 'claimed' AND d.claimed_by != ?)) ORDER BY d.id LIMIT ?",
+            (to_ms(now), claimer, limit),
+        )
+        claims = [Claim(r["delivery_id"], self._subscription(r), r["local_day"], r["attempts"]) for r in rows]
+        if claims:
+            async with self.transaction() as db:
+                await db.executemany(
+                    "UPDATE deliveries SET status = 'claimed', claimed_by = ?, claimed_at = ? WHERE id = ?",
+                    [(claimer, to_ms(now), c.delivery_id) for c in claims],
+                )
+        return claims
+
+    async def finish_delivery(
+        self,
+        delivery_id: int,
+        status: str,
+        now: datetime,
+        *,
+        detail: str = "",
+        message_id: str | None = None,
+        retry_at: datetime | None = None,
+    ) -> None:
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE deliveries SET status = ?, attempts = attempts + 1, finished_at = ?, detail = ?, "
+                "message_id = COALESCE(?, message_id), retry_at = ? WHERE id = ?",
+                (status, to_ms(now), detail[:300], message_id, _opt_ms(retry_at), delivery_id),
+            )
+
+    async def beat(self, name: str, now: datetime) -> None:
+        async with self.transaction() as db:
+            await db.execute(
+                "INSERT INTO heartbeats (name, at) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET at = excluded.at",
+                (name, to_ms(now)),
+            )
+
+    async def last_beat(self, name: str) -> datetime | None:
+        row = await self._one("SELECT at FROM heartbeats WHERE name = ?", (name,))
+        return None if row is None else from_ms(row[0])
+
+    # --- competitions ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _match(row: aiosqlite.Row) -> Match:
+        return Match(
+            id=row["id"],
+            chat_key=row["chat_key"],
+            platform=row["platform"],
+            chat_id=row["chat_id"],
+            starter_id=row["starter_id"],
+            topic=row["topic"],
+            questions=row["questions"],
+            seconds=row["seconds"],
+            solo=bool(row["solo"]),
+            status=MatchStatus(row["status"]),
+            card_ids=tuple(json.loads(row["card_ids"])),
+            rounds_played=row["rounds_played"],
+            idle_rounds=row["idle_rounds"],
+            started_at=from_ms(row["started_at"]),
+            end_reason=row["end_reason"],
+            winner_id=row["winner_id"],
+        )
+
+    @staticmethod
+    def _round(row: aiosqlite.Row) -> Round:
+        return Round(
+            id=row["id"],
+            match_id=row["match_id"],
+            chat_key=row["chat_key"],
+            number=row["number"],
+            card_id=row["card_id"],
+            options=tuple(json.loads(row["options"])),
+            correct_index=row["correct_index"],
+            speed_bonus=row["speed_bonus"],
+            opened_at=from_ms(row["opened_at"]),
+            closes_at=from_ms(row["closes_at"]),
+            closed=bool(row["closed"]),
+            poll_id=row["poll_id"],
+            message_id=row["message_id"],
+        )
+
+    async def create_match(self, match: Match) -> Match | None:
+        m = match
+        try:
+            async with self.transaction() as db:
+                cur = await db.execute(
+                    "INSERT INTO matches (chat_key, platform, chat_id, starter_id, topic, questions, seconds, solo, "
+                    "status, card_ids, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        m.chat_key,
+                        m.platform,
+                        m.chat_id,
+                        m.starter_id,
+                        m.topic,
+                        m.questions,
+                        m.seconds,
+                        int(m.solo),
+                        m.status.value,
+                        json.dumps(list(m.card_ids)),
+                        to_ms(m.started_at),
+                    ),
+                )
+                match_id = cur.lastrowid
+        except sqlite3.IntegrityError:
+            return None
+        assert match_id is not None
+        return await self.get_match(match_id)
+
+    async def get_match(self, match_id: int) -> Match | None:
+        row = await self._one("SELECT * FROM matches WHERE id = ?", (match_id,))
+        return None if row is None else self._match(row)
+
+    async def running_match(self, chat_key: str) -> Match | None:
+        row = await self._one("SELECT * FROM matches WHERE chat_key = ? AND status = 'running'", (chat_key,))
+        return None if row is None else self._match(row)
+
+    async def running_matches(self) -> list[Match]:
+        return [self._match(r) for r in await self._all("SELECT * FROM matches WHERE status = 'running'")]
+
+    async def save_match_progress(self, match_id: int, rounds_played: int, idle_rounds: int) -> None:
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE matches SET rounds_played = ?, idle_rounds = ? WHERE id = ?",
+                (rounds_played, idle_rounds, match_id),
+            )
+
+    async def end_match(
+        self, match_id: int, status: MatchStatus, reason: str, winner_id: int | None, now: datetime
+    ) -> bool:
+        async with self.transaction() as db:
+            cur = await db.execute(
+                "UPDATE matches SET status = ?, end_reason = ?, winner_id = ?, ended_at = ? "
+                "WHERE id = ? AND status = 'running'",
+                (status.value, reason[:200], winner_id, to_ms(now), match_id),
+            )
+            return cur.rowcount == 1
+
+    async def open_round(self, round_: Round) -> Round:
+        r = round_
+        async with self.transaction() as db:
+            cur = await db.execute(
+                "INSERT INTO rounds (match_id, chat_key, number, card_id, options, correct_index, speed_bonus, "
+                "opened_at, closes_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    r.match_id,
+                    r.chat_key,
+                    r.number,
+                    r.card_id,
+                    json.dumps(list(r.options)),
+                    r.correct_index,
+                    r.speed_bonus,
+                    to_ms(r.opened_at),
+                    to_ms(r.closes_at),
+                ),
+            )
+            round_id = cur.lastrowid
+        assert round_id is not None
+        stored = await self.get_round(round_id)
+        assert stored is not None
+        return stored
+
+    async def get_round(self, round_id: int) -> Round | None:
+        row = await self._one("SELECT * FROM rounds WHERE id = ?", (round_id,))
+        return None if row is None else self._round(row)
+
+    async def round_by_poll(self, poll_id: str) -> Round | None:
+        row = await self._one("SELECT * FROM rounds WHERE poll_id = ?", (poll_id,))
+        return None if row is None else self._round(row)
+
+    async def latest_round(self, match_id: int) -> Round | None:
+        row = await self._one("SELECT * FROM rounds WHERE match_id = ? ORDER BY number DESC LIMIT 1", (match_id,))
+        return None if row is None else self._round(row)
+
+    async def attach_round_message(self, round_id: int, poll_id: str | None, message_id: str | None) -> None:
+        async with self.transaction() as db:
+            await db.execute(
+                "UPDATE rounds SET poll_id = COALESCE(?, poll_id), message_id = COALESCE(?, message_id) WHERE id = ?",
+                (poll_id, message_id, round_id),
+            )
+
+    async def close_round(self, round_id: int) -> bool:
+        async with self.transaction() as db:
+            cur = await db.execute("UPDATE rounds SET closed = 1 WHERE id = ? AND closed = 0", (round_id,))
+            return cur.rowcount == 1
+
+    async def add_answer(self, answer: RoundAnswer, now: datetime) -> bool:
+        a = answer
+        async with self.transaction() as db:
+            cur = await db.execute(
+                "INSERT INTO round_answers (round_id, learner_id, option_index, correct, points, elapsed_ms, "
+                "answered_at) SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS "
+                "(SELECT 1 FROM rounds WHERE id = ? AND closed = 0 AND closes_at >= ?) "
+                "ON CONFLICT (round_id, learner_id) DO NOTHING",
+                (
+                    a.round_id,
+                    a.learner_id,
+                    a.option_index,
+                    int(a.correct),
+                    a.points,
+                    a.elapsed_ms,
+                    to_ms(a.answered_at),
+                    a.round_id,
+                    to_ms(now),
+                ),
+            )
+            return cur.rowcount == 1
+
+    async def round_answers(self, round_id: int) -> list[RoundAnswer]:
+        rows = await self._all("SELECT * FROM round_answers WHERE round_id = ? ORDER BY answered_at", (round_id,))
+        return [
+            RoundAnswer(
+                r["round_id"],
+                r["learner_id"],
+                r["option_index"],
+                bool(r["correct"]),
+                r["points"],
+                r["elapsed_ms"],
+                from_ms(r["answered_at"]),
+            )
+            for r in rows
+        ]
+
+    async def standings(self, match_id: int) -> list[Standing]:
+        rows = await self._all(
+            "SELECT a.learner_id, l.display_name, SUM(a.points) AS points, SUM(a.correct) AS correct, "
+            "COUNT(*) AS answered, SUM(a.elapsed_ms) AS time_ms FROM round_answers a "
+            "JOIN rounds r ON r.id = a.round_id JOIN learners l ON l.id = a.learner_id "
+            "WHERE r.match_id = ? GROUP BY a.learner_id ORDER BY points DESC, time_ms ASC, a.learner_id",
+            (match_id,),
+        )
+        return [Standing(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+
+    async def leaderboard(self, chat_key: str, since: datetime | None) -> list[BoardRow]:
+        start = to_ms(since) if since else 0
+        rows = await self._all(
+            "SELECT a.learner_id, l.display_name, SUM(a.points) AS points, "
+            "COUNT(DISTINCT r.match_id) AS matches, SUM(a.correct) AS correct, COUNT(*) AS answered, "
+            "(SELECT COUNT(*) FROM matches m WHERE m.chat_key = ? AND m.winner_id = a.learner_id "
+            " AND m.started_at >= ?) AS wins "
+            "FROM round_answers a JOIN rounds r ON r.id = a.round_id JOIN learners l ON l.id = a.learner_id "
+            "WHERE r.chat_key = ? AND a.answered_at >= ? GROUP BY a.learner_id "
+            "ORDER BY points DESC, correct DESC, a.learner_id",
+            (chat_key, start, chat_key, start),
+        )
+        return [
+            BoardRow(
+                r["learner_id"], r["display_name"], r["points"], r["matches"], r["wins"], r["correct"], r["answered"]
+            )
+            for r in rows
+        ]
+
+    async def recent_round_cards(self, chat_key: str, limit: int) -> list[str]:
+        rows = await self._all(
+            "SELECT card_id FROM rounds WHERE chat_key = ? ORDER BY opened_at DESC LIMIT ?", (chat_key, limit)
+        )
+        return [r[0] for r in rows]
