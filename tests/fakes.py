@@ -7,6 +7,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from bot.core.model import Attempt, AttemptStatus, CardState, Identity, Learner, Preview, Rating, Review
+from bot.core.ports import Delivery, SendResult
+from bot.core.views import Reply
 
 ACTIVE = (AttemptStatus.OPEN, AttemptStatus.CHOICE, AttemptStatus.REVEALED)
 
@@ -76,6 +78,10 @@ class MemoryStore:
 
     async def next_due(self, learner_id: int) -> datetime | None:
         return min((s.due for s in self._mine(learner_id)), default=None)
+
+    async def schedule(self, learner_id: int) -> list[tuple[str, datetime, str | None]]:
+        mine = sorted(self._mine(learner_id), key=lambda s: (s.due, s.card_id))
+        return [(s.card_id, s.due, s.first_day) for s in mine]
 
     async def seen_card_ids(self, learner_id: int) -> set[str]:
         return {s.card_id for s in self._mine(learner_id)}
@@ -172,3 +178,29 @@ class MemoryStore:
 
     async def is_reachable(self, chat_key: str) -> bool:
         return chat_key not in self.unreachable
+
+
+class FakeNotifier:
+    """Records what the core sends; each send's outcome can be scripted (default: sent)."""
+
+    def __init__(self, platform: str = "telegram") -> None:
+        self.platform = platform
+        self.sent: list[tuple[str, Reply]] = []
+        self.finished: list[tuple[str, str]] = []
+        self.script: list[SendResult] = []
+        self._ids = 0
+
+    async def send(self, chat_id: str, reply: Reply) -> SendResult:
+        if self.script:
+            result = self.script.pop(0)
+            if result.delivery is not Delivery.SENT:
+                return result
+        self._ids += 1
+        self.sent.append((chat_id, reply))
+        return SendResult(Delivery.SENT, message_id=str(self._ids), poll_id=f"poll-{self._ids}" if reply.poll else None)
+
+    async def finish_round(self, chat_id: str, message_id: str, view: Reply) -> None:
+        self.finished.append((chat_id, message_id))
+
+    def texts(self, chat_id: str | None = None) -> list[str]:
+        return [reply.plain_text() for cid, reply in self.sent if chat_id is None or cid == chat_id]

@@ -205,7 +205,7 @@ class TelegramNotifier:
                     options=list(poll.options),
                     type="quiz",
                     is_anonymous=False,
-                    correct_option_id=poll.correct_index,
+                    correct_option_ids=[poll.correct_index],
                     explanation=poll.explanation or None,
                     open_period=poll.open_seconds,
                 ),

@@ -7,7 +7,6 @@ import itertools
 import random
 from dataclasses import replace
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import fsrs
 
@@ -30,6 +29,7 @@ from bot.core.model import (
 )
 from bot.core.ports import Clock, StudyStore
 from bot.core.views import Bullets, Button, Paragraph, Reply, Span, Title, notice, text_blocks
+from bot.core.zones import zone_info
 
 SKIP_MEMORY = timedelta(hours=1)  # a skipped card stays out of the way this long
 OPTION_LETTERS = "ABCDEFGHIJ"
@@ -42,7 +42,7 @@ INVALID = "That button is not valid any more. Send /question for a new one."
 
 
 def local_day(now: datetime, timezone: str) -> str:
-    return now.astimezone(ZoneInfo(timezone)).date().isoformat()
+    return now.astimezone(zone_info(timezone)).date().isoformat()
 
 
 def streaks(days: list[str], today: str) -> tuple[int, int]:
@@ -154,22 +154,29 @@ class StudyService:
 
     async def pick_card(self, learner: Learner, topic: str | None) -> Card | None:
         """Due reviews first (most overdue first), then new cards within the daily cap."""
+        picked = await self._pick(learner, topic)
+        return picked[0] if picked else None
+
+    async def _pick(self, learner: Learner, topic: str | None) -> tuple[Card, bool] | None:
         now = self.clock.now()
         skipped = await self.store.skipped_since(learner.id, now - SKIP_MEMORY)
-        for card_id in await self.store.due_card_ids(learner.id, now):
+        schedule = await self.store.schedule(learner.id)  # one query: due order, seen set, today's new
+        for card_id, due, _first_day in schedule:
+            if due > now:
+                break
             card = self.bank.card(card_id)
             if card is not None and card_id not in skipped and (topic is None or card.topic == topic):
-                return card
+                return card, False
         today = local_day(now, learner.timezone)
-        if await self.store.count_new_on_day(learner.id, today) >= learner.new_per_day:
+        if sum(1 for _, _, first_day in schedule if first_day == today) >= learner.new_per_day:
             return None
-        seen = await self.store.seen_card_ids(learner.id)
+        seen = {card_id for card_id, _, _ in schedule}
         pool = self.bank.cards_in(topic) if topic else self.bank.cards
         fresh = [card for card in pool if card.id not in seen and card.id not in skipped]
         if not fresh:
             return None
         # Warm-ups first; within a difficulty, a stable per-learner shuffle mixes the topics.
-        return min(fresh, key=lambda c: (c.difficulty, _mix(learner.id, c.id)))
+        return min(fresh, key=lambda c: (c.difficulty, _mix(learner.id, c.id))), True
 
     async def ask(
         self,
@@ -181,12 +188,12 @@ class StudyService:
         edit: bool = False,
         header: str | None = None,
     ) -> Reply:
-        card = await self.pick_card(learner, topic)
-        if card is None:
+        picked = await self._pick(learner, topic)
+        if picked is None:
             return await self._caught_up(learner, topic, edit=edit)
+        card, is_new = picked
         attempt = await self.store.create_attempt(learner.id, card.id, chat_key, self.clock.now(), topic)
-        state = await self.store.card_state(learner.id, card.id)
-        return self._question_view(card, attempt, is_new=state is None, asker=asker, edit=edit, header=header)
+        return self._question_view(card, attempt, is_new=is_new, asker=asker, edit=edit, header=header)
 
     async def _caught_up(self, learner: Learner, topic: str | None, *, edit: bool) -> Reply:
         now = self.clock.now()

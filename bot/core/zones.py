@@ -50,8 +50,10 @@ def parse_zone(text: str) -> str:
     if key in exact:
         return exact[key]
     matches = cities.get(raw.casefold(), ())
-    if len(matches) == 1:
-        return matches[0]
+    if len({name.split("/", 1)[0] for name in matches}) == 1:
+        # same continent: an old alias and its canonical name (America/Buenos_Aires and
+        # America/Argentina/Buenos_Aires); the canonical one is the longer path
+        return max(matches, key=lambda name: (name.count("/"), name))
     if len(matches) > 1:
         raise ZoneError(f"“{raw}” could be {', '.join(matches)}; please write the full name")
     raise ZoneError(f"I don't know the time zone “{raw[:40]}”")

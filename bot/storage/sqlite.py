@@ -8,6 +8,7 @@ numbered files in migrations/, applied in order and tracked with PRAGMA user_ver
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import sqlite3
@@ -158,16 +159,26 @@ class SqliteStore:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error), exclusive among this store's users."""
+        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error), exclusive among this store's users.
+
+        Safe under task cancellation: aiosqlite runs statements in order on its own thread, so a
+        shielded ROLLBACK queued after a cancelled statement always ends the transaction before the
+        next one begins.
+        """
         async with self._lock:
             db = self.db
-            await db.execute("BEGIN IMMEDIATE")
             try:
+                await db.execute("BEGIN IMMEDIATE")
                 yield db
             except BaseException:
-                await db.execute("ROLLBACK")
+                await asyncio.shield(self._rollback(db))
                 raise
-            await db.execute("COMMIT")
+            await asyncio.shield(db.execute("COMMIT"))
+
+    @staticmethod
+    async def _rollback(db: aiosqlite.Connection) -> None:
+        with contextlib.suppress(sqlite3.OperationalError):  # no transaction was open
+            await db.execute("ROLLBACK")
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -175,12 +186,13 @@ class SqliteStore:
             yield self.db
 
     async def _one(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
-        async with self.reading() as db, db.execute(sql, tuple(params)) as cur:
-            return await cur.fetchone()
+        rows = await self._all(sql, params)
+        return rows[0] if rows else None
 
     async def _all(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
-        async with self.reading() as db, db.execute(sql, tuple(params)) as cur:
-            return list(await cur.fetchall())
+        # one hop to the database thread (execute + fetch together)
+        async with self.reading() as db:
+            return list(await db.execute_fetchall(sql, tuple(params)))
 
     # --- learners ------------------------------------------------------------------------------
 
@@ -274,6 +286,13 @@ class SqliteStore:
     async def next_due(self, learner_id: int) -> datetime | None:
         row = await self._one("SELECT MIN(due) FROM card_states WHERE learner_id = ?", (learner_id,))
         return None if row is None or row[0] is None else from_ms(row[0])
+
+    async def schedule(self, learner_id: int) -> list[tuple[str, datetime, str | None]]:
+        rows = await self._all(
+            "SELECT card_id, due, first_day FROM card_states WHERE learner_id = ? ORDER BY due, card_id",
+            (learner_id,),
+        )
+        return [(row[0], from_ms(row[1]), row[2]) for row in rows]
 
     async def seen_card_ids(self, learner_id: int) -> set[str]:
         rows = await self._all("SELECT card_id FROM card_states WHERE learner_id = ?", (learner_id,))

@@ -1,0 +1,63 @@
+"""The whole service stack on one SQLite file with a fake clock, behind a real Telegram adapter."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import fsrs
+
+from bot.adapters.telegram import TelegramBot
+from bot.core.commands import Commands
+from bot.core.competition import CompetitionService
+from bot.core.daily import DailyService
+from bot.core.ports import Notifier
+from bot.core.study import StudyService
+from bot.storage.sqlite import SqliteStore
+from tests.adapters.fake_telegram import FakeTelegram
+from tests.conftest import small_bank
+from tests.fakes import FakeClock
+
+
+@dataclass
+class Stack:
+    store: SqliteStore
+    clock: FakeClock
+    study: StudyService
+    commands: Commands
+    competition: CompetitionService
+    daily: DailyService
+    notifiers: dict[str, Notifier]
+    telegram: TelegramBot
+
+
+def build_stack(
+    fake: FakeTelegram, store: SqliteStore, clock: FakeClock | None = None, *, max_rate: float = 30.0
+) -> Stack:
+    the_clock = clock or FakeClock()
+    study = StudyService(
+        store, small_bank(), the_clock, scheduler=fsrs.Scheduler(enable_fuzzing=False), rng=random.Random(11)
+    )
+    commands = Commands(study)
+    competition = CompetitionService(store, study.bank, the_clock, study, rng=random.Random(12))
+    notifiers: dict[str, Notifier] = {}
+    daily = DailyService(
+        store, study, notifiers, group_content=competition.daily_poll, poll_sent=competition.attach_message
+    )
+    commands.attach_daily(daily)
+    commands.attach_competition(competition)
+    telegram = TelegramBot(
+        commands,
+        store,
+        the_clock,
+        token=fake.token,
+        api_url=fake.api_url,
+        retries=2,
+        backoff=0.01,
+        poll_timeout=1,
+        request_timeout=5,
+        max_rate=max_rate,
+        competition=competition,
+    )
+    notifiers["telegram"] = telegram.notifier
+    return Stack(store, the_clock, study, commands, competition, daily, notifiers, telegram)
