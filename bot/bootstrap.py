@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from bot.core.commands import Commands
 from bot.core.competition import CompetitionService
 from bot.core.daily import DailyService
 from bot.core.ports import Clock, Notifier, SystemClock
+from bot.core.privacy import PrivacyService
 from bot.core.study import StudyService
 from bot.logs import setup_logging
 from bot.scheduler import DailyTicker, MatchRunner
@@ -71,7 +73,8 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     store = SqliteStore(settings.db_path)
     try:
         await store.open()
-    except (OSError, Exception) as exc:  # sqlite3.OperationalError and friends
+    except (OSError, sqlite3.Error) as exc:
+        await store.close()
         raise ConfigError(f"STUDYBOT_DB: cannot open the database at {settings.db_path}: {exc}") from None
     the_clock = clock or SystemClock()
     study = StudyService(
@@ -89,6 +92,7 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
     )
     commands.attach_daily(daily)
     commands.attach_competition(competition)
+    commands.attach_privacy(PrivacyService(store, the_clock))
     return App(
         settings=settings,
         bank=bank,

@@ -11,6 +11,7 @@ import asyncio
 import getpass
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TextIO
 
 from bot.core.commands import Commands
@@ -73,6 +74,11 @@ class ConsoleChat:
             return
         self._buttons = [b for row in reply.buttons for b in row]
         self._print(render(reply))
+        if reply.attachment is not None:
+            name, content = reply.attachment
+            path = Path(name).resolve()
+            path.write_bytes(content)
+            self._print(f"Saved {len(content)} bytes to {path}")
 
     async def handle_line(self, line: str) -> bool:
         """Handle one line of input; False when the user wants to leave."""

@@ -23,6 +23,7 @@ from telegram import (
     BotCommand,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputFile,
     Message,
     ReplyParameters,
     Update,
@@ -217,6 +218,21 @@ class TelegramNotifier:
                 message_id=str(message.message_id),
                 poll_id=message.poll.id if message.poll else None,
             )
+        if reply.attachment is not None:
+            name, content = reply.attachment
+            caption = render_html(Reply(blocks=reply.blocks))
+            delivery, message, detail = await self.sender.call(
+                chat_id,
+                lambda: bot.send_document(
+                    chat_id=chat_id,
+                    document=InputFile(content, filename=name),
+                    caption=caption[0] if caption and len(caption[0]) <= 1000 else None,
+                    parse_mode=ParseMode.HTML,
+                ),
+            )
+            if delivery is not Delivery.SENT or message is None:
+                return SendResult(delivery, detail=detail)
+            return SendResult(Delivery.SENT, message_id=str(message.message_id))
         # A native poll is the whole message: its text and option buttons are for other platforms.
         chunks = [] if reply.poll is not None else render_html(reply)
         for index, text in enumerate(chunks):

@@ -15,6 +15,7 @@ from bot.core.actions import Verb, parse_action
 from bot.core.competition import CompetitionService
 from bot.core.daily import DailyService
 from bot.core.model import Caller
+from bot.core.privacy import PrivacyService
 from bot.core.study import INVALID, StudyService
 from bot.core.views import Bullets, Paragraph, Reply, Span, Title, notice
 
@@ -138,6 +139,20 @@ class Commands:
         )
         self.register_verbs(competition.press, Verb.QUIZ_OPTION)
 
+    def attach_privacy(self, privacy: PrivacyService) -> None:
+        """/export and /forget."""
+        self.register(
+            CommandSpec("export", "/export", "Download everything I store about you (JSON)", private_only=True),
+            privacy.export,
+        )
+        self.register(
+            CommandSpec(
+                "forget", "/forget", "Delete all your data, on every platform (asks to confirm)", private_only=True
+            ),
+            privacy.forget,
+        )
+        self.register_verbs(privacy.press, Verb.FORGET)
+
     # --- registration ----------------------------------------------------------------------------
 
     def register(self, spec: CommandSpec, handler: CommandHandler) -> None:
@@ -178,7 +193,7 @@ class Commands:
         if spec.group_only and not caller.chat.is_group:
             return Reply(blocks=(Paragraph.of(f"/{name} works in group chats. Add me to your study group!"),))
         if spec.private_only and caller.chat.is_group:
-            return Reply(blocks=(Paragraph.of(f"/{name} works in a private chat with me."),))
+            return Reply(blocks=(Paragraph.of(f"/{name} works in a private chat with me, to keep your data yours."),))
         if len(args) > MAX_ARGS:
             return Reply(blocks=(Paragraph.of(f"That is too long for /{name}. Usage: {spec.usage}"),))
         return await handler(caller, args.strip())

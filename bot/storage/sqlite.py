@@ -41,6 +41,17 @@ from bot.core.model import (
 )
 from bot.core.ports import Advance
 
+# Every table that holds a learner's rows, and the column naming them (export and forget).
+LEARNER_TABLES = (
+    ("learners", "id"),
+    ("identities", "learner_id"),
+    ("card_states", "learner_id"),
+    ("reviews", "learner_id"),
+    ("attempts", "learner_id"),
+    ("subscriptions", "learner_id"),
+    ("round_answers", "learner_id"),
+)
+
 ACTIVE = (AttemptStatus.OPEN, AttemptStatus.CHOICE, AttemptStatus.REVEALED)
 
 
@@ -69,6 +80,35 @@ def migrations() -> list[tuple[int, str, str]]:
         if match:
             found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
     return sorted(found)
+
+
+_TIME_COLUMNS = frozenset(
+    {
+        "created_at",
+        "due",
+        "last_review",
+        "reviewed_at",
+        "closed_at",
+        "next_push_at",
+        "answered_at",
+        "unreachable_since",
+        "started_at",
+        "ended_at",
+    }
+)
+
+
+def _exported(row: dict[str, Any]) -> dict[str, Any]:
+    """A row for an export: times as ISO 8601, JSON columns decoded."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if key in _TIME_COLUMNS and isinstance(value, int):
+            out[key] = from_ms(value).isoformat()
+        elif key in ("options", "previews") and isinstance(value, str):
+            out[key] = json.loads(value)
+        else:
+            out[key] = value
+    return out
 
 
 def _state_to_json(state: CardState) -> dict[str, Any]:
@@ -116,11 +156,16 @@ class SqliteStore:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         db = await aiosqlite.connect(self.path, isolation_level=None)
-        db.row_factory = aiosqlite.Row
-        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL", "busy_timeout=5000"):
-            await db.execute(f"PRAGMA {pragma}")
-        self._db = db
-        await self.migrate()
+        try:
+            db.row_factory = aiosqlite.Row
+            for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL", "busy_timeout=5000"):
+                await db.execute(f"PRAGMA {pragma}")
+            self._db = db
+            await self.migrate()
+        except BaseException:
+            self._db = None
+            await db.close()
+            raise
         return self
 
     async def close(self) -> None:
@@ -853,3 +898,37 @@ class SqliteStore:
             "SELECT card_id FROM rounds WHERE chat_key = ? ORDER BY opened_at DESC LIMIT ?", (chat_key, limit)
         )
         return [r[0] for r in rows]
+
+    # --- data rights -----------------------------------------------------------------------------
+
+    async def export_learner(self, learner_id: int) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for table, column in LEARNER_TABLES:
+            rows = await self._all(f"SELECT * FROM {table} WHERE {column} = ?", (learner_id,))
+            data[table] = [_exported(dict(row)) for row in rows]
+        identities = data["identities"]
+        keys = [f"{i['platform']}:{i['external_id']}" for i in identities]
+        if keys:
+            marks = ", ".join("?" for _ in keys)
+            chats = await self._all(f"SELECT * FROM chats WHERE chat_key IN ({marks})", keys)
+            data["chats"] = [_exported(dict(row)) for row in chats]
+        data["learner"] = data.pop("learners")[0] if data["learners"] else None
+        return data
+
+    async def forget_learner(self, learner_id: int) -> list[Identity]:
+        async with self.transaction() as db:
+            rows = await db.execute_fetchall(
+                "SELECT platform, external_id FROM identities WHERE learner_id = ?", (learner_id,)
+            )
+            identities = [Identity(row[0], row[1]) for row in rows]
+            # private chats are keyed by the user's own id on every platform we support
+            keys = [f"{i.platform}:{i.external_id}" for i in identities]
+            keys += [f"{i.platform}:user:{i.external_id}" for i in identities]
+            if keys:
+                marks = ", ".join("?" for _ in keys)
+                await db.execute(f"DELETE FROM chats WHERE chat_key IN ({marks})", keys)
+                for table in ("subscriptions", "matches", "rounds"):  # their private chats' solo quizzes too
+                    await db.execute(f"DELETE FROM {table} WHERE chat_key IN ({marks})", keys)
+            # the rest goes by ON DELETE CASCADE / SET NULL from the learner row
+            await db.execute("DELETE FROM learners WHERE id = ?", (learner_id,))
+        return identities

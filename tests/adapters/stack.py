@@ -12,6 +12,7 @@ from bot.core.commands import Commands
 from bot.core.competition import CompetitionService
 from bot.core.daily import DailyService
 from bot.core.ports import Notifier
+from bot.core.privacy import PrivacyService
 from bot.core.study import StudyService
 from bot.storage.sqlite import SqliteStore
 from tests.adapters.fake_telegram import FakeTelegram
@@ -46,6 +47,7 @@ def build_stack(
     )
     commands.attach_daily(daily)
     commands.attach_competition(competition)
+    commands.attach_privacy(PrivacyService(store, the_clock))
     telegram = TelegramBot(
         commands,
         store,

@@ -1,0 +1,100 @@
+"""Learners' data rights: /export (everything we hold about you, as JSON) and /forget (delete it all)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Protocol
+
+from bot.core.actions import Action, Verb, parse_action
+from bot.core.model import Caller, Identity
+from bot.core.ports import Clock, StudyStore
+from bot.core.views import Button, Paragraph, Reply, Span, notice
+
+CONFIRM = 1
+CANCEL = 0
+
+
+class PrivacyStore(Protocol):
+    async def export_learner(self, learner_id: int) -> dict[str, Any]:
+        """Every row that belongs to the learner, as JSON-ready data."""
+        ...
+
+    async def forget_learner(self, learner_id: int) -> list[Identity]:
+        """Delete the learner and everything linked to them; returns the identities that were removed."""
+        ...
+
+
+class PrivacyPorts(PrivacyStore, StudyStore, Protocol):
+    """The store PrivacyService works on."""
+
+
+class PrivacyService:
+    def __init__(self, store: PrivacyPorts, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+
+    async def export(self, caller: Caller, args: str = "") -> Reply:
+        """/export: the learner's data as a JSON file."""
+        learner = await self.store.find_learner(caller.identity)
+        if learner is None:
+            return Reply(blocks=(Paragraph.of("I don't hold any data about you yet."),), private=True)
+        data = await self.store.export_learner(learner.id)
+        document = {
+            "format": "studybot-export/1",
+            "exported_at": self.clock.now().isoformat(),
+            **data,
+        }
+        content = json.dumps(document, ensure_ascii=False, indent=2, default=_default).encode()
+        stamp = self.clock.now().strftime("%Y%m%d")
+        return Reply(
+            blocks=(Paragraph.of("Here is everything I store about you, as JSON."),),
+            attachment=(f"studybot-export-{stamp}.json", content),
+            private=True,
+        )
+
+    async def forget(self, caller: Caller, args: str = "") -> Reply:
+        """/forget: ask for confirmation before deleting everything."""
+        learner = await self.store.find_learner(caller.identity)
+        if learner is None:
+            return Reply(blocks=(Paragraph.of("I don't hold any data about you."),), private=True)
+        return Reply(
+            blocks=(
+                Paragraph.of(Span("Delete all your StudyBot data?", "bold")),
+                Paragraph.of(
+                    "This removes your progress, review history, streaks, quiz scores and daily-question "
+                    "subscription, on every platform linked to you. It cannot be undone. "
+                    "(Tip: /export first if you want a copy.)"
+                ),
+            ),
+            buttons=(
+                (
+                    Button("Delete everything", Action(Verb.FORGET, learner.id, CONFIRM).encode()),
+                    Button("Cancel", Action(Verb.FORGET, learner.id, CANCEL).encode()),
+                ),
+            ),
+            private=True,
+        )
+
+    async def press(self, caller: Caller, data: str) -> Reply:
+        """The confirmation buttons of /forget; only the learner themself can confirm."""
+        action = parse_action(data)
+        if action is None or action.verb is not Verb.FORGET or action.arg not in (CONFIRM, CANCEL):
+            return notice("That button is not valid any more.")
+        learner = await self.store.find_learner(caller.identity)
+        if learner is None or learner.id != action.target:
+            return notice("Only the person who asked can confirm this.")
+        if action.arg == CANCEL:
+            return Reply(blocks=(Paragraph.of("Cancelled: nothing was deleted."),), edit=True, private=True)
+        await self.store.forget_learner(learner.id)
+        return Reply(
+            blocks=(Paragraph.of("Done: all your data is deleted. If you come back, you'll start fresh."),),
+            edit=True,
+            private=True,
+        )
+
+
+def _default(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)

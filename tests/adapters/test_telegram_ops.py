@@ -1,0 +1,152 @@
+"""Operating the Telegram bot: graceful SIGTERM under load, secret-free logs, /export and /forget."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.storage.sqlite import SqliteStore
+from tests.adapters.fake_telegram import FakeTelegram
+from tests.adapters.stack import build_stack
+
+pytestmark = pytest.mark.slow
+
+
+async def start_bot(fake: FakeTelegram, tmp_path: Path, **extra: str) -> asyncio.subprocess.Process:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "STUDYBOT_"))}
+    env.update(
+        {
+            "TELEGRAM_TOKEN": fake.token,
+            "TELEGRAM_API_URL": fake.api_url,
+            "STUDYBOT_DB": str(tmp_path / "bot.db"),
+            "LOG_LEVEL": "INFO",
+            **extra,
+        }
+    )
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        cwd=tmp_path,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def stop_bot(process: asyncio.subprocess.Process) -> tuple[int, str]:
+    process.send_signal(signal.SIGTERM)
+    try:
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode is not None
+    return process.returncode, stderr.decode()
+
+
+def buttons(fake: FakeTelegram, chat_id: int, message_id: int) -> dict[str, str]:
+    message = fake.message(chat_id, message_id)
+    assert message is not None and message.reply_markup
+    return {
+        b["text"].split(" · ")[0]: b["callback_data"] for row in message.reply_markup["inline_keyboard"] for b in row
+    }
+
+
+async def test_sigterm_in_a_burst_of_answers_exits_0_and_keeps_every_acknowledged_answer(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    process = await start_bot(fake, tmp_path)
+    users = [fake.make_user(3000 + n, f"U{n}") for n in range(40)]
+    try:
+        await fake.wait_for_long_poll(timeout=30)
+        for user in users:
+            fake.push_update(fake.message_update(user["id"], user, "/question"))
+        await fake.wait_for("sendMessage", count=len(users), predicate=lambda c: c.ok, timeout=30)
+        questions = {c.chat_id: c.result["message_id"] for c in fake.calls_to("sendMessage") if c.ok}
+        for user in users:
+            data = buttons(fake, user["id"], questions[user["id"]])["Show answer"]
+            fake.push_update(fake.callback_update(user["id"], user, questions[user["id"]], data))
+        await fake.wait_for("editMessageText", count=len(users), predicate=lambda c: c.ok, timeout=30)
+        for user in users:  # the burst: every learner rates at once ...
+            data = buttons(fake, user["id"], questions[user["id"]])["Good"]
+            fake.push_update(fake.callback_update(user["id"], user, questions[user["id"]], data))
+        await fake.wait_for("editMessageText", count=len(users) + 5, predicate=lambda c: c.ok, timeout=30)
+    finally:
+        code, log = await stop_bot(process)  # ... and the bot is stopped in the middle of it
+    assert code == 0, log
+    acknowledged = {
+        c.chat_id for c in fake.calls_to("editMessageText") if c.ok and "Rated Good" in str(c.params.get("text"))
+    }
+    assert len(acknowledged) >= 5
+    con = sqlite3.connect(tmp_path / "bot.db")
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    stored = {
+        int(r[0])
+        for r in con.execute("SELECT i.external_id FROM reviews r JOIN identities i ON i.learner_id = r.learner_id")
+    }
+    con.close()
+    assert acknowledged <= stored  # every answer the bot acknowledged is in the database
+    assert fake.token not in log
+
+
+async def test_the_token_never_appears_in_logs_when_requests_fail(fake: FakeTelegram, tmp_path: Path) -> None:
+    fake.fail_next("getUpdates", 500, times=2)
+    fake.fail_next("sendMessage", 502, times=3)
+    fake.fail_next("setMyCommands", 500)
+    process = await start_bot(fake, tmp_path, LOG_LEVEL="DEBUG", LOG_FORMAT="json")
+    try:
+        await fake.wait_for_long_poll(timeout=30)
+        ann = fake.make_user(77, "Ann")
+        fake.push_update(fake.message_update(77, ann, "/start"))
+        await fake.wait_for("sendMessage", predicate=lambda c: c.ok, timeout=30)
+    finally:
+        code, log = await stop_bot(process)
+    assert code == 0
+    assert "getUpdates" in log or "Internal Server Error" in log or "Bad Gateway" in log  # failures were logged
+    secret = fake.token.split(":", 1)[1]
+    assert fake.token not in log and secret not in log
+    for line in log.splitlines():
+        if line.startswith("{"):
+            json.loads(line)  # structured lines stay valid JSON
+
+
+async def test_export_sends_a_json_file_and_forget_deletes_after_confirmation(
+    fake: FakeTelegram, sqlite: SqliteStore
+) -> None:
+    stack = build_stack(fake, sqlite)
+    await stack.telegram.start(polling=False)
+    try:
+        ann = fake.make_user(88, "Ann")
+        await stack.telegram.process(fake.message_update(88, ann, "/question"))
+        await stack.telegram.process(fake.message_update(88, ann, "/export"))
+        (upload,) = [c for c in fake.calls_to("sendDocument") if c.ok]
+        document = upload.params["document"]
+        data = json.loads(document.content)
+        assert data["learner"]["display_name"] == "Ann" and data["format"] == "studybot-export/1"
+        await stack.telegram.process(fake.message_update(88, ann, "/forget"))
+        confirm = fake.messages(88)[-1]
+        await stack.telegram.process(
+            fake.callback_update(
+                88, ann, confirm.message_id, buttons(fake, 88, confirm.message_id)["Delete everything"]
+            )
+        )
+        assert "all your data is deleted" in (fake.message(88, confirm.message_id).text or "")  # type: ignore[union-attr]
+        assert (
+            await sqlite.find_learner(__import__("bot.core.model", fromlist=["Identity"]).Identity("telegram", "88"))
+            is None
+        )
+        await stack.telegram.process(fake.message_update(-500, ann, "/export", chat_type="group"))
+        assert "works in a private chat" in fake.sent_texts(-500, rendered=True)[-1]
+    finally:
+        await stack.telegram.stop()
