@@ -889,7 +889,7 @@ class FakeDiscord:
         self,
         predicate: Callable[[RecordedRequest], bool] | tuple[str, str],
         count: int = 1,
-        timeout: float = 5.0,  # noqa: ASYNC109 - mirrors discord.py's wait_for
+        timeout: float = 5.0,
     ) -> list[RecordedRequest]:
         """Wait until at least ``count`` recorded requests match; return all matches so far.
 
@@ -918,7 +918,7 @@ class FakeDiscord:
     async def wait_for_callback(
         self,
         interaction: JSON | int | None = None,
-        timeout: float = 5.0,  # noqa: ASYNC109 - mirrors discord.py's wait_for
+        timeout: float = 5.0,
     ) -> InteractionCallback:
         """Wait for the (first) accepted callback of ``interaction`` (or any, if None)."""
         wanted = int(interaction["id"]) if isinstance(interaction, dict) else interaction
@@ -935,7 +935,7 @@ class FakeDiscord:
 
         return await self._wait_until(check, timeout, describe)
 
-    async def wait_until_ready(self, count: int = 1, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    async def wait_until_ready(self, count: int = 1, timeout: float = 5.0) -> None:
         """Wait until clients have IDENTIFYed (and been sent READY) ``count`` times in total."""
 
         def check() -> bool | None:
