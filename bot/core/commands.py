@@ -17,9 +17,11 @@ from bot.core.daily import DailyService
 from bot.core.model import Caller
 from bot.core.privacy import PrivacyService
 from bot.core.study import INVALID, StudyService
+from bot.core.throttle import Throttle
 from bot.core.views import Bullets, Paragraph, Reply, Span, Title, notice
 
 MAX_ARGS = 200  # longer arguments are certainly a mistake (or abuse); refuse them early
+SLOW_DOWN = "Whoa, that's a lot at once! Please slow down for a few seconds."
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +62,10 @@ CommandHandler = Callable[[Caller, str], Awaitable[Reply]]
 class Commands:
     """Routes a caller's command, button press or free text to the services that own them."""
 
-    def __init__(self, study: StudyService, *, bot_name: str = "StudyBot") -> None:
+    def __init__(self, study: StudyService, *, bot_name: str = "StudyBot", throttle: Throttle | None = None) -> None:
         self.study = study
         self.bot_name = bot_name
+        self.throttle = throttle or Throttle(study.clock)
         self._specs: dict[str, CommandSpec] = {}
         self._handlers: dict[str, CommandHandler] = {}
         self._verb_handlers: dict[Verb, ActionHandler] = {}
@@ -183,8 +186,18 @@ class Commands:
 
     # --- entry points ----------------------------------------------------------------------------
 
+    def _slow_down(self, caller: Caller) -> Reply | None:
+        allowed, first_refusal = self.throttle.check(caller.identity)
+        if allowed:
+            return None
+        if first_refusal:
+            return Reply(blocks=(Paragraph.of(SLOW_DOWN),), notice=SLOW_DOWN)
+        return Reply(notice=SLOW_DOWN)  # already told: a notice only, nothing posted in the chat
+
     async def run(self, caller: Caller, name: str, args: str = "") -> Reply:
         """Run a command by name (without the slash or @botname)."""
+        if (refusal := self._slow_down(caller)) is not None:
+            return refusal
         name = name.lower()
         handler = self._handlers.get(name)
         if handler is None:
@@ -200,6 +213,8 @@ class Commands:
 
     async def press(self, caller: Caller, data: str) -> Reply:
         """A button press carrying `data`; forged or malformed data is refused, changing nothing."""
+        if self._slow_down(caller) is not None:
+            return Reply(notice=SLOW_DOWN)
         action = parse_action(data)
         if action is None:
             return notice(INVALID)
@@ -212,6 +227,8 @@ class Commands:
         """Plain text: a free-text answer to the caller's open question, else None."""
         if not text.strip():
             return None
+        if (refusal := self._slow_down(caller)) is not None:
+            return refusal
         return await self.study.answer_text(caller, text[:4000])
 
     # --- parsing helpers -------------------------------------------------------------------------
