@@ -8,12 +8,14 @@ from dataclasses import dataclass
 import fsrs
 
 from bot.adapters.telegram import TelegramBot
+from bot.core.bank import QuestionBank
 from bot.core.commands import Commands
 from bot.core.competition import CompetitionService
 from bot.core.daily import DailyService
 from bot.core.ports import Notifier
 from bot.core.privacy import PrivacyService
 from bot.core.study import StudyService
+from bot.core.throttle import Throttle
 from bot.storage.sqlite import SqliteStore
 from tests.adapters.fake_telegram import FakeTelegram
 from tests.conftest import small_bank
@@ -33,13 +35,20 @@ class Stack:
 
 
 def build_stack(
-    fake: FakeTelegram, store: SqliteStore, clock: FakeClock | None = None, *, max_rate: float = 30.0
+    fake: FakeTelegram,
+    store: SqliteStore,
+    clock: FakeClock | None = None,
+    *,
+    max_rate: float = 30.0,
+    request_timeout: float = 5.0,
+    throttle_limit: int = 20,
+    bank: QuestionBank | None = None,
 ) -> Stack:
     the_clock = clock or FakeClock()
     study = StudyService(
-        store, small_bank(), the_clock, scheduler=fsrs.Scheduler(enable_fuzzing=False), rng=random.Random(11)
+        store, bank or small_bank(), the_clock, scheduler=fsrs.Scheduler(enable_fuzzing=False), rng=random.Random(11)
     )
-    commands = Commands(study)
+    commands = Commands(study, throttle=Throttle(the_clock, limit=throttle_limit))
     competition = CompetitionService(store, study.bank, the_clock, study, rng=random.Random(12))
     notifiers: dict[str, Notifier] = {}
     daily = DailyService(
@@ -57,7 +66,7 @@ def build_stack(
         retries=2,
         backoff=0.01,
         poll_timeout=1,
-        request_timeout=5,
+        request_timeout=request_timeout,
         max_rate=max_rate,
         competition=competition,
     )

@@ -1,0 +1,126 @@
+"""Load: 500 simulated learners practise concurrently through the fake Bot API (real long polling)
+for 30 seconds; every update is answered and nothing errors.
+
+The bot paces its own sends at Telegram's ~30 messages/s (AIORateLimiter), so with 500 people
+pressing buttons at once replies queue: the printed latencies show that queue, not slowness.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from bot.core.bank import QuestionBank
+from bot.core.ports import SystemClock
+from bot.storage.sqlite import SqliteStore
+from tests.adapters.fake_telegram import Call, FakeTelegram
+from tests.adapters.stack import build_stack
+from tests.conftest import CONTENT
+
+pytestmark = pytest.mark.slow
+
+LEARNERS = 500
+SECONDS = float(os.environ.get("STUDYBOT_LOAD_SECONDS", "30"))
+ANSWER_TIMEOUT = 30.0
+
+
+async def test_five_hundred_learners_practising_for_thirty_seconds_get_every_update_answered(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    inbox: dict[int, asyncio.Queue[Call]] = defaultdict(asyncio.Queue)
+    seen = 0
+
+    def route() -> None:  # hand every new call of the fake to the learner whose chat it is
+        nonlocal seen
+        for call in fake.calls[seen:]:
+            if isinstance(call.chat_id, int) and call.method in ("sendMessage", "editMessageText"):
+                inbox[call.chat_id].put_nowait(call)
+        seen = len(fake.calls)
+
+    fake._call_listeners.append(route)  # our own fake: a cheap per-chat feed instead of polling
+    async with SqliteStore(tmp_path / "load.db") as store:
+        stack = build_stack(fake, store, bank=QuestionBank.load(CONTENT))
+        stack.clock.now = SystemClock().now  # type: ignore[method-assign]  # real time: a real 30 s run
+        errors: list[object] = []
+
+        async def record(update: object, context: object) -> None:
+            errors.append(getattr(context, "error", None))
+
+        stack.telegram.application.error_handlers.clear()
+        stack.telegram.application.add_error_handler(record)  # type: ignore[arg-type]
+        await stack.telegram.start(polling=True)
+        sent_updates = 0
+        answered = 0
+        latencies: list[float] = []
+        end = time.monotonic() + SECONDS
+
+        async def expect(chat_id: int, method: str) -> Call:
+            while True:
+                call = await asyncio.wait_for(inbox[chat_id].get(), ANSWER_TIMEOUT)
+                if call.method == method:
+                    return call
+
+        async def learner(n: int) -> None:
+            nonlocal sent_updates, answered
+            rng = random.Random(n)
+            chat_id = 20_000 + n
+            user = fake.make_user(chat_id, f"L{n}")
+            await asyncio.sleep(rng.random() * 2)
+            while time.monotonic() < end:
+                started = time.monotonic()
+                fake.push_update(fake.message_update(chat_id, user, "/question"))
+                sent_updates += 1
+                question = await expect(chat_id, "sendMessage")
+                answered += 1
+                latencies.append(time.monotonic() - started)
+                assert question.ok, question.description
+                stored = fake.message(chat_id, question.result["message_id"])
+                markup = (stored.reply_markup or {}) if stored else {}
+                labels = {
+                    b["text"].split(" · ")[0]: b["callback_data"]
+                    for row in markup.get("inline_keyboard", [])
+                    for b in row
+                }
+                if "Show answer" not in labels:
+                    await asyncio.sleep(1 + rng.random())
+                    continue
+                for pick in ("Show answer", rng.choice(["Again", "Hard", "Good", "Easy"])):
+                    await asyncio.sleep(0.5 + rng.random())
+                    started = time.monotonic()
+                    fake.push_update(fake.callback_update(chat_id, user, question.result["message_id"], labels[pick]))
+                    sent_updates += 1
+                    edit = await expect(chat_id, "editMessageText")
+                    answered += 1
+                    latencies.append(time.monotonic() - started)
+                    assert edit.ok, edit.description
+                    edited = fake.message(chat_id, question.result["message_id"])
+                    markup = (edited.reply_markup or {}) if edited else {}
+                    labels = {
+                        b["text"].split(" · ")[0]: b["callback_data"]
+                        for row in markup.get("inline_keyboard", [])
+                        for b in row
+                    }
+                await asyncio.sleep(0.5 + rng.random())
+
+        try:
+            await asyncio.gather(*(learner(n) for n in range(LEARNERS)))
+        finally:
+            await stack.telegram.stop()
+        latencies.sort()
+        p50 = latencies[len(latencies) // 2]
+        p99 = latencies[int(len(latencies) * 0.99)]
+        print(
+            f"\nload: {sent_updates} updates in {SECONDS:.0f} s, all answered; p50 {p50 * 1000:.0f} ms, "
+            f"p99 {p99 * 1000:.0f} ms"
+        )
+        assert answered == sent_updates and sent_updates >= LEARNERS * 3
+        assert errors == []
+        assert [c for c in fake.calls if not c.ok] == []
+        reviews = await store._all("SELECT COUNT(*) FROM reviews")
+        assert reviews[0][0] > LEARNERS
