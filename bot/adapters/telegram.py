@@ -34,7 +34,6 @@ from telegram.ext import (
     AIORateLimiter,
     Application,
     CallbackQueryHandler,
-    CommandHandler,
     ContextTypes,
     MessageHandler,
     PollAnswerHandler,
@@ -393,9 +392,7 @@ class TelegramBot:
 
     def _install_handlers(self) -> None:
         app = self.application
-        names = [spec.name for spec in self.commands.specs]
-        app.add_handler(CommandHandler(names, self._on_command))
-        app.add_handler(MessageHandler(filters.COMMAND, self._on_unknown_command))
+        app.add_handler(MessageHandler(filters.COMMAND, self._on_command))
         app.add_handler(CallbackQueryHandler(self._on_press))
         app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, self._on_text))
         app.add_handler(PollAnswerHandler(self._on_poll_answer))
@@ -440,27 +437,17 @@ class TelegramBot:
         if message is None or caller is None or message.text is None:
             return
         parsed = Commands.split_command(message.text, context.bot.username)
-        if parsed is None:
+        if parsed is None:  # not a command, or one addressed to another bot
             return
         name, args = parsed
+        if self.commands.spec(name) is None and caller.chat.is_group and "@" not in message.text.split()[0]:
+            return  # in groups, a bare unknown command is probably meant for another bot
         await self._came_back(caller)
         caller = await self._with_admin(caller, name, context)
         reply = await self.commands.run(caller, name, args)
         await self._answer_message(update, caller, reply)
         await self._send_notice(caller)
         self._log_handled(update, f"/{name}", started)
-
-    async def _on_unknown_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        message = update.effective_message
-        caller = caller_of(update)
-        if message is None or caller is None or message.text is None:
-            return
-        parsed = Commands.split_command(message.text, context.bot.username)
-        if parsed is None:
-            return
-        if caller.chat.is_group and "@" not in message.text.split()[0]:
-            return  # in groups, a bare unknown command is probably meant for another bot
-        await self._answer_message(update, caller, await self.commands.run(caller, parsed[0], parsed[1]))
 
     async def _on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         started = time.perf_counter()
