@@ -133,6 +133,21 @@ async def run_platforms(settings: Settings, *, stop: asyncio.Event | None = None
             await telegram.start()
             started.append(telegram)
             app.notifiers["telegram"] = telegram.notifier
+        if settings.discord_token is not None:
+            from bot.adapters.discord import DiscordBot
+
+            discord_bot = DiscordBot(
+                app.commands,
+                app.store,
+                app.clock,
+                token=settings.discord_token.get_secret_value(),
+                api_url=settings.discord_api_url,
+                gateway_url=settings.discord_gateway_url,
+                guild_id=settings.discord_guild_id,
+            )
+            await discord_bot.start()
+            started.append(discord_bot)
+            app.notifiers["discord"] = discord_bot.notifier
         resumed = await runner.resume()
         ticker.start()
         log.info(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -64,8 +65,12 @@ class ConsoleChat:
         self._buttons: list[Button] = []
 
     def _print(self, text: str) -> None:
-        self.stdout.write(text + "\n\n")
-        self.stdout.flush()
+        try:
+            self.stdout.write(text + "\n\n")
+            self.stdout.flush()
+        except BrokenPipeError:  # the reader went away (e.g. `studybot | head`): stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self.stdout.fileno())
+            raise SystemExit(0) from None
 
     def _show(self, reply: Reply) -> None:
         if reply.is_notice_only:

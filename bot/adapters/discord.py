@@ -41,7 +41,20 @@ from discord.utils import escape_markdown, escape_mentions
 from bot.core.commands import Commands, CommandSpec, OptionSpec
 from bot.core.model import Caller, Chat, Identity
 from bot.core.ports import ChatStore, Clock, Delivery, SendResult
-from bot.core.views import Block, Bullets, Button, Code, Inline, Paragraph, QuizPoll, Reply, Span, Title, render_plain
+from bot.core.views import (
+    Block,
+    Bullets,
+    Button,
+    Code,
+    Inline,
+    Paragraph,
+    QuizPoll,
+    Reply,
+    Span,
+    Title,
+    render_plain,
+    split_plain,
+)
 from bot.logs import redact
 
 PLATFORM = "discord"
@@ -163,22 +176,6 @@ def render_block(block: Block) -> str:
     raise TypeError(f"unknown block {block!r}")
 
 
-def _split_plain(text: str, limit: int) -> list[str]:
-    """Split over-long plain text at line breaks, then spaces, then anywhere."""
-    pieces: list[str] = []
-    while len(text) > limit:
-        cut = text.rfind("\n", 0, limit)
-        if cut <= 0:
-            cut = text.rfind(" ", 0, limit)
-        if cut <= 0:
-            cut = limit
-        pieces.append(text[:cut])
-        text = text[cut:].lstrip()
-    if text:
-        pieces.append(text)
-    return pieces
-
-
 def _pack(texts: Iterable[str], limit: int) -> list[str]:
     """Join rendered pieces with blank lines into as few chunks of at most `limit` as possible."""
     chunks: list[str] = []
@@ -275,7 +272,7 @@ def render(reply: Reply, *, type_answer: bool = True) -> list[MessagePart]:
         if len(text) <= DESCRIPTION_LIMIT:
             pieces.append(text)
         else:  # one huge block: escaped plain pieces (escaping at most doubles the length)
-            pieces += [escape(p) for p in _split_plain(render_plain((block,)), DESCRIPTION_LIMIT // 2 - 16)]
+            pieces += [escape(p) for p in split_plain(render_plain((block,)), DESCRIPTION_LIMIT // 2 - 16)]
     footer: str | None = None
     if reply.poll is not None:
         pieces += _poll_text(reply.poll)
@@ -484,6 +481,10 @@ class DiscordNotifier:
                     return SendResult(delivery, message_id=last.message_id, detail=detail)
                 last = SendResult(Delivery.SENT, message_id=str(sent.id))
         return last
+
+    async def finish_round(self, chat_id: str, message_id: str, view: Reply) -> None:
+        """A quiz round ended: its message now shows the correct option and how many chose each."""
+        await self.edit(chat_id, message_id, view)
 
     async def edit(self, chat_id: str, message_id: str, reply: Reply) -> SendResult:
         """Replace a message the bot sent (e.g. a quiz round's standings); overflow goes out as new messages."""

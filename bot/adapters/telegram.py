@@ -44,7 +44,7 @@ from bot.core.commands import Commands
 from bot.core.competition import CompetitionService
 from bot.core.model import Caller, Chat, Identity
 from bot.core.ports import ChatStore, Clock, Delivery, SendResult
-from bot.core.views import Block, Bullets, Code, Inline, Paragraph, Reply, Span, Title
+from bot.core.views import Block, Bullets, Code, Inline, Paragraph, Reply, Span, Title, split_plain
 
 PLATFORM = "telegram"
 MESSAGE_LIMIT = 4096
@@ -86,22 +86,6 @@ def render_block(block: Block) -> str:
     raise TypeError(f"unknown block {block!r}")
 
 
-def _split_plain(text: str, limit: int) -> list[str]:
-    """Split over-long plain text at line breaks, then spaces, then anywhere."""
-    pieces: list[str] = []
-    while len(text) > limit:
-        cut = text.rfind("\n", 0, limit)
-        if cut <= 0:
-            cut = text.rfind(" ", 0, limit)
-        if cut <= 0:
-            cut = limit
-        pieces.append(text[:cut])
-        text = text[cut:].lstrip()
-    if text:
-        pieces.append(text)
-    return pieces
-
-
 def render_html(reply: Reply, limit: int = CHUNK_LIMIT) -> list[str]:
     """The reply's blocks as one or more HTML messages, split between blocks where possible."""
     rendered: list[str] = []
@@ -111,7 +95,7 @@ def render_html(reply: Reply, limit: int = CHUNK_LIMIT) -> list[str]:
             rendered.append(text)
         else:  # one huge block: fall back to escaped plain pieces
             plain = render_block(Paragraph.of(_plain_of(block)))
-            rendered += [escape(p) for p in _split_plain(html.unescape(plain), limit - 100)]
+            rendered += [escape(p) for p in split_plain(html.unescape(plain), limit - 100)]
     chunks: list[str] = []
     current = ""
     for text in rendered:

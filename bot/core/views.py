@@ -148,3 +148,19 @@ def render_plain(blocks: tuple[Block, ...]) -> str:
         else:
             out.append("\n".join(f"    {line}" for line in block.text.splitlines()))
     return "\n\n".join(out)
+
+
+def split_plain(text: str, limit: int) -> list[str]:
+    """Split over-long plain text at line breaks, then spaces, then anywhere (for message limits)."""
+    pieces: list[str] = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        if cut <= 0:
+            cut = text.rfind(" ", 0, limit)
+        if cut <= 0:
+            cut = limit
+        pieces.append(text[:cut])
+        text = text[cut:].lstrip()
+    if text:
+        pieces.append(text)
+    return pieces
