@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from datetime import datetime
 
 import fsrs
 
@@ -16,7 +17,7 @@ from bot.core.ports import Notifier
 from bot.core.privacy import PrivacyService
 from bot.core.study import StudyService
 from bot.core.throttle import Throttle
-from bot.storage.sqlite import SqliteStore
+from bot.storage.sqlite import SqliteStore, to_ms
 from tests.adapters.fake_telegram import FakeTelegram
 from tests.conftest import small_bank
 from tests.fakes import FakeClock
@@ -72,3 +73,19 @@ def build_stack(
     )
     notifiers["telegram"] = telegram.notifier
     return Stack(store, the_clock, study, commands, competition, daily, notifiers, telegram)
+
+
+async def bulk_subscribers(store: SqliteStore, chat_ids: range, push_at: datetime, local_time: str = "06:00") -> None:
+    """Learners with a due daily subscription each, written straight into the database (test setup)."""
+    async with store.transaction() as db:
+        for chat_id in chat_ids:
+            cur = await db.execute(
+                "INSERT INTO learners (display_name, timezone, new_per_day, created_at) VALUES (?, 'UTC', 10, 0)",
+                (f"L{chat_id}",),
+            )
+            await db.execute("INSERT INTO identities VALUES ('telegram', ?, ?)", (str(chat_id), cur.lastrowid))
+            await db.execute(
+                "INSERT INTO subscriptions (chat_key, platform, chat_id, is_group, learner_id, local_time, timezone, "
+                "next_push_at, created_at) VALUES (?, 'telegram', ?, 0, ?, ?, 'UTC', ?, 0)",
+                (f"telegram:{chat_id}", str(chat_id), cur.lastrowid, local_time, to_ms(push_at)),
+            )

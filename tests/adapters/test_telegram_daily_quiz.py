@@ -14,7 +14,7 @@ from bot.core.model import Caller, Chat, Identity
 from bot.scheduler import MatchRunner
 from bot.storage.sqlite import SqliteStore
 from tests.adapters.fake_telegram import FakeTelegram
-from tests.adapters.stack import Stack, build_stack
+from tests.adapters.stack import Stack, build_stack, bulk_subscribers
 from tests.fakes import FakeClock
 
 GROUP = -100777
@@ -127,23 +127,6 @@ async def test_three_players_answer_quiz_polls_and_the_final_message_ranks_them(
     assert [line.split()[2] for line in ranking] == ["Ann", "Bob", "Cy"]
     assert "Ann — 435 pts" in final and "Bob — 360 pts" in final  # 3 x (100 + 50 x 0.9), 3 x (100 + 50 x 0.4)
     assert "Cy — 0 pts" in final
-
-
-async def bulk_subscribers(store: SqliteStore, chat_ids: range, push_at: datetime) -> None:
-    from bot.storage.sqlite import to_ms
-
-    async with store.transaction() as db:
-        for chat_id in chat_ids:
-            cur = await db.execute(
-                "INSERT INTO learners (display_name, timezone, new_per_day, created_at) VALUES (?, 'UTC', 10, 0)",
-                (f"L{chat_id}",),
-            )
-            await db.execute("INSERT INTO identities VALUES ('telegram', ?, ?)", (str(chat_id), cur.lastrowid))
-            await db.execute(
-                "INSERT INTO subscriptions (chat_key, platform, chat_id, is_group, learner_id, local_time, timezone, "
-                "next_push_at, created_at) VALUES (?, 'telegram', ?, 0, ?, '06:00', 'UTC', ?, 0)",
-                (f"telegram:{chat_id}", str(chat_id), cur.lastrowid, to_ms(push_at)),
-            )
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,25 +64,28 @@ def buttons(fake: FakeTelegram, chat_id: int, message_id: int) -> dict[str, str]
     }
 
 
+async def answer_burst(fake: FakeTelegram, users: list[dict[str, Any]], rating: str, acknowledged: int) -> None:
+    """Every user asks, reveals, then all rate at once; returns once `acknowledged` ratings were edited in."""
+    await fake.wait_for_long_poll(timeout=30)
+    for user in users:
+        fake.push_update(fake.message_update(user["id"], user, "/question"))
+    await fake.wait_for("sendMessage", count=len(users), predicate=lambda c: c.ok, timeout=30)
+    questions = {c.chat_id: c.result["message_id"] for c in fake.calls_to("sendMessage") if c.ok}
+    for label in ("Show answer", rating):
+        for user in users:
+            data = buttons(fake, user["id"], questions[user["id"]])[label]
+            fake.push_update(fake.callback_update(user["id"], user, questions[user["id"]], data))
+        wanted = len(users) if label == "Show answer" else len(users) + acknowledged
+        await fake.wait_for("editMessageText", count=wanted, predicate=lambda c: c.ok, timeout=30)
+
+
 async def test_sigterm_in_a_burst_of_answers_exits_0_and_keeps_every_acknowledged_answer(
     fake: FakeTelegram, tmp_path: Path
 ) -> None:
     process = await start_bot(fake, tmp_path)
     users = [fake.make_user(3000 + n, f"U{n}") for n in range(40)]
     try:
-        await fake.wait_for_long_poll(timeout=30)
-        for user in users:
-            fake.push_update(fake.message_update(user["id"], user, "/question"))
-        await fake.wait_for("sendMessage", count=len(users), predicate=lambda c: c.ok, timeout=30)
-        questions = {c.chat_id: c.result["message_id"] for c in fake.calls_to("sendMessage") if c.ok}
-        for user in users:
-            data = buttons(fake, user["id"], questions[user["id"]])["Show answer"]
-            fake.push_update(fake.callback_update(user["id"], user, questions[user["id"]], data))
-        await fake.wait_for("editMessageText", count=len(users), predicate=lambda c: c.ok, timeout=30)
-        for user in users:  # the burst: every learner rates at once ...
-            data = buttons(fake, user["id"], questions[user["id"]])["Good"]
-            fake.push_update(fake.callback_update(user["id"], user, questions[user["id"]], data))
-        await fake.wait_for("editMessageText", count=len(users) + 5, predicate=lambda c: c.ok, timeout=30)
+        await answer_burst(fake, users, "Good", acknowledged=5)  # every learner rates at once ...
     finally:
         code, log = await stop_bot(process)  # ... and the bot is stopped in the middle of it
     assert code == 0, log

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.storage.sqlite import SqliteStore, to_ms
+from bot.storage.sqlite import SqliteStore
 from tests.adapters.fake_telegram import FakeTelegram
-from tests.adapters.test_telegram_ops import buttons
+from tests.adapters.stack import bulk_subscribers
+from tests.adapters.test_telegram_ops import answer_burst
 
 pytestmark = pytest.mark.slow
 
@@ -56,19 +57,7 @@ async def test_kill_9_during_a_burst_of_answers_loses_no_acknowledged_answer(
     users = [fake.make_user(8000 + n, f"K{n}") for n in range(40)]
     process = await launch(fake, db)
     try:
-        await fake.wait_for_long_poll(timeout=30)
-        for user in users:
-            fake.push_update(fake.message_update(user["id"], user, "/question"))
-        await fake.wait_for("sendMessage", count=len(users), predicate=lambda c: c.ok, timeout=30)
-        questions = {c.chat_id: c.result["message_id"] for c in fake.calls_to("sendMessage") if c.ok}
-        for user in users:
-            data = buttons(fake, user["id"], questions[user["id"]])["Show answer"]
-            fake.push_update(fake.callback_update(user["id"], user, questions[user["id"]], data))
-        await fake.wait_for("editMessageText", count=len(users), predicate=lambda c: c.ok, timeout=30)
-        for user in users:
-            data = buttons(fake, user["id"], questions[user["id"]])["Easy"]
-            fake.push_update(fake.callback_update(user["id"], user, questions[user["id"]], data))
-        await fake.wait_for("editMessageText", count=len(users) + 3, predicate=lambda c: c.ok, timeout=30)
+        await answer_burst(fake, users, "Easy", acknowledged=3)
     finally:
         await kill_hard(process)
     acknowledged = {
@@ -100,20 +89,8 @@ async def test_kill_9_during_a_burst_of_answers_loses_no_acknowledged_answer(
 async def test_kill_9_during_a_daily_fan_out_misses_no_push(fake: FakeTelegram, tmp_path: Path) -> None:
     db = tmp_path / "bot.db"
     count = 240
-    async with SqliteStore(db) as store, store.transaction() as con:
-        due = to_ms(datetime.now(UTC) - timedelta(minutes=1))
-        for n in range(count):
-            chat = 9000 + n
-            cur = await con.execute(
-                "INSERT INTO learners (display_name, timezone, new_per_day, created_at) VALUES (?, 'UTC', 10, 0)",
-                (f"D{n}",),
-            )
-            await con.execute("INSERT INTO identities VALUES ('telegram', ?, ?)", (str(chat), cur.lastrowid))
-            await con.execute(
-                "INSERT INTO subscriptions (chat_key, platform, chat_id, is_group, learner_id, local_time, "
-                "timezone, next_push_at, created_at) VALUES (?, 'telegram', ?, 0, ?, '00:00', 'UTC', ?, 0)",
-                (f"telegram:{chat}", str(chat), cur.lastrowid, due),
-            )
+    async with SqliteStore(db) as store:
+        await bulk_subscribers(store, range(9000, 9000 + count), datetime.now(UTC) - timedelta(minutes=1), "00:00")
 
     def pushes() -> list[int]:
         return [
