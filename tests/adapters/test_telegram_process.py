@@ -41,6 +41,18 @@ async def test_studybot_run_answers_question_and_exits_0_on_sigterm(fake: FakeTe
         fake.push_update(fake.message_update(1001, ann, "/question"))
         calls = await fake.wait_for("sendMessage", predicate=lambda c: c.ok, timeout=15)
         assert "Answer in your own words" in str(calls[0].params["text"])
+        health = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "health",
+            cwd=tmp_path,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, _ = await asyncio.wait_for(health.communicate(), timeout=30)
+        assert health.returncode == 0 and out.decode().startswith("healthy")  # the running bot's tick beat
         process.send_signal(signal.SIGTERM)
         _stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=20)
     finally:
