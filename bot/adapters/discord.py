@@ -41,6 +41,7 @@ from discord.utils import escape_markdown, escape_mentions
 from bot.core.commands import Commands, CommandSpec, OptionSpec
 from bot.core.model import Caller, Chat, Identity
 from bot.core.ports import ChatStore, Clock, Delivery, SendResult
+from bot.core.study import TYPE_HINT, TYPE_HINT_GROUP
 from bot.core.views import (
     Block,
     Bullets,
@@ -89,8 +90,9 @@ TYPE_ANSWER_LABEL = "✍️ Type answer"
 TYPE_ANSWER_ID = "studybot:type-answer"
 ANSWER_MODAL_ID = "studybot:answer"
 ANSWER_INPUT_ID = "answer"
-# The core's question text says "just type it" (true on Telegram); here the modal replaces typing.
-JUST_TYPE_IT = "just type it"
+# The core's question text says "just type it" / "reply to this message" (true on Telegram); here the
+# modal replaces typing.
+TYPING_HINTS = (TYPE_HINT, TYPE_HINT_GROUP)
 PRESS_TYPE_ANSWER = f"press {TYPE_ANSWER_LABEL}"
 
 COMMON_ZONES = (
@@ -267,7 +269,7 @@ def render(reply: Reply, *, type_answer: bool = True) -> list[MessagePart]:
     pieces: list[str] = []
     for block in blocks:
         if question and isinstance(block, Paragraph):
-            block = Paragraph(tuple(replace_text(part, JUST_TYPE_IT, PRESS_TYPE_ANSWER) for part in block.parts))
+            block = Paragraph(tuple(_press_type_answer(part) for part in block.parts))
         text = render_block(block)
         if len(text) <= DESCRIPTION_LIMIT:
             pieces.append(text)
@@ -291,6 +293,12 @@ def render(reply: Reply, *, type_answer: bool = True) -> list[MessagePart]:
         title=last.title, description=last.description, footer=footer, buttons=buttons, attachment=last.attachment
     )
     return parts
+
+
+def _press_type_answer(part: Inline) -> Inline:
+    for hint in TYPING_HINTS:
+        part = replace_text(part, hint, PRESS_TYPE_ANSWER)
+    return part
 
 
 def replace_text(part: Inline, old: str, new: str) -> Inline:

@@ -36,6 +36,8 @@ OPTION_LETTERS = "ABCDEFGHIJ"
 DIFFICULTY_NAMES = {1: "warm-up", 2: "core", 3: "deep dive"}
 RATING_EMOJI = {Rating.AGAIN: "🔁", Rating.HARD: "😓", Rating.GOOD: "🙂", Rating.EASY: "😎"}
 
+TYPE_HINT = "just type it"
+TYPE_HINT_GROUP = "reply to this message"  # in groups the bot only reads replies to its own messages
 STALE = "This question is already closed. Send /question for a new one."
 NOT_YOURS = "This question belongs to someone else. Send /question to get your own."
 INVALID = "That button is not valid any more. Send /question for a new one."
@@ -227,6 +229,7 @@ class StudyService:
             label += " · behavioural"
         if is_new:
             label += " · new"
+        hint = TYPE_HINT_GROUP if asker else TYPE_HINT
         blocks: list[Paragraph | Title] = []
         if header:
             blocks.append(Paragraph.of(header))
@@ -235,7 +238,7 @@ class StudyService:
         blocks += [
             Title(label),
             Paragraph.of(Span(card.question, "bold")),
-            Paragraph.of(Span("Answer in your own words (just type it), or pick a button.", "italic")),
+            Paragraph.of(Span(f"Answer in your own words ({hint}), or pick a button.", "italic")),
         ]
         first_row = [Button("Show answer", Action(Verb.SHOW_ANSWER, attempt.id).encode())]
         if card.quiz is not None:
