@@ -326,7 +326,8 @@ class TelegramBot:
             .token(token)
             .base_url(f"{api}/bot")
             .base_file_url(f"{api}/file/bot")
-            .rate_limiter(AIORateLimiter(overall_max_rate=max_rate, max_retries=1))
+            # a bucket of one spaced 1/max_rate apart: an even pace, no burst of max_rate at the start
+            .rate_limiter(AIORateLimiter(overall_max_rate=1, overall_time_period=1 / max_rate, max_retries=1))
             .concurrent_updates(16)
             .connect_timeout(request_timeout)
             .read_timeout(request_timeout)

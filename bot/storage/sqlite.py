@@ -148,6 +148,7 @@ class SqliteStore:
         self.path = str(path)
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        self._unreachable: set[str] | None = None
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -255,18 +256,20 @@ class SqliteStore:
         self, identity: Identity, display_name: str, now: datetime, timezone: str, new_per_day: int
     ) -> Learner:
         name = display_name.strip()[:64] or "learner"
+        known = await self.find_learner(identity)  # the common case: a read, no write transaction
+        if known is not None and known.display_name == name:
+            return known
         async with self.transaction() as db:
-            async with db.execute(
+            rows = await db.execute_fetchall(
                 "SELECT l.* FROM identities i JOIN learners l ON l.id = i.learner_id "
                 "WHERE i.platform = ? AND i.external_id = ?",
                 (identity.platform, identity.external_id),
-            ) as cur:
-                row = await cur.fetchone()
+            )
+            row = next(iter(rows), None)
             if row is not None:
                 if row["display_name"] != name:
                     await db.execute("UPDATE learners SET display_name = ? WHERE id = ?", (name, row["id"]))
-                    return Learner(row["id"], name, row["timezone"], row["new_per_day"], from_ms(row["created_at"]))
-                return self._learner(row)
+                return Learner(row["id"], name, row["timezone"], row["new_per_day"], from_ms(row["created_at"]))
             cur = await db.execute(
                 "INSERT INTO learners (display_name, timezone, new_per_day, created_at) VALUES (?, ?, ?, ?)",
                 (name, timezone, new_per_day, to_ms(now)),
@@ -526,7 +529,16 @@ class SqliteStore:
 
     # --- chat reachability -----------------------------------------------------------------------
 
+    async def _unreachable_keys(self) -> set[str]:
+        # Asked on every update and every send; one process owns the database, so a set kept in step
+        # with the table answers without a trip to the database thread.
+        if self._unreachable is None:
+            rows = await self._all("SELECT chat_key FROM chats WHERE unreachable_since IS NOT NULL")
+            self._unreachable = {row[0] for row in rows}
+        return self._unreachable
+
     async def mark_unreachable(self, chat_key: str, now: datetime, reason: str) -> None:
+        keys = await self._unreachable_keys()
         async with self.transaction() as db:
             await db.execute(
                 "INSERT INTO chats (chat_key, unreachable_since, reason) VALUES (?, ?, ?) "
@@ -534,19 +546,21 @@ class SqliteStore:
                 "reason = excluded.reason",
                 (chat_key, to_ms(now), reason[:200]),
             )
+        keys.add(chat_key)
 
     async def mark_reachable(self, chat_key: str) -> bool:
+        keys = await self._unreachable_keys()
+        if chat_key not in keys:
+            return False
         async with self.transaction() as db:
-            cur = await db.execute(
-                "UPDATE chats SET unreachable_since = NULL, reason = NULL "
-                "WHERE chat_key = ? AND unreachable_since IS NOT NULL",
-                (chat_key,),
+            await db.execute(
+                "UPDATE chats SET unreachable_since = NULL, reason = NULL WHERE chat_key = ?", (chat_key,)
             )
-            return cur.rowcount == 1
+        keys.discard(chat_key)
+        return True
 
     async def is_reachable(self, chat_key: str) -> bool:
-        row = await self._one("SELECT unreachable_since FROM chats WHERE chat_key = ?", (chat_key,))
-        return row is None or row[0] is None
+        return chat_key not in await self._unreachable_keys()
 
     # --- daily subscriptions ---------------------------------------------------------------------
 
@@ -931,4 +945,6 @@ class SqliteStore:
                     await db.execute(f"DELETE FROM {table} WHERE chat_key IN ({marks})", keys)
             # the rest goes by ON DELETE CASCADE / SET NULL from the learner row
             await db.execute("DELETE FROM learners WHERE id = ?", (learner_id,))
+        if self._unreachable is not None:
+            self._unreachable.difference_update(keys)
         return identities
