@@ -44,7 +44,7 @@ from bot.core.commands import Commands
 from bot.core.competition import CompetitionService
 from bot.core.model import Caller, Chat, Identity
 from bot.core.ports import ChatStore, Clock, Delivery, SendResult
-from bot.core.views import Block, Bullets, Code, Inline, Paragraph, Reply, Span, Title, split_plain
+from bot.core.views import Block, Bullets, Code, Inline, Paragraph, Reply, Span, Title, render_plain, split_plain
 
 PLATFORM = "telegram"
 MESSAGE_LIMIT = 4096
@@ -94,8 +94,7 @@ def render_html(reply: Reply, limit: int = CHUNK_LIMIT) -> list[str]:
         if len(text) <= limit:
             rendered.append(text)
         else:  # one huge block: fall back to escaped plain pieces
-            plain = render_block(Paragraph.of(_plain_of(block)))
-            rendered += [escape(p) for p in split_plain(html.unescape(plain), limit - 100)]
+            rendered += [escape(piece) for piece in split_plain(render_plain((block,)), limit - 100)]
     chunks: list[str] = []
     current = ""
     for text in rendered:
@@ -108,12 +107,6 @@ def render_html(reply: Reply, limit: int = CHUNK_LIMIT) -> list[str]:
     if current:
         chunks.append(current)
     return chunks
-
-
-def _plain_of(block: Block) -> str:
-    from bot.core.views import render_plain
-
-    return render_plain((block,))
 
 
 def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from bot.core.actions import Action, Verb, parse_action
 from bot.core.bank import QuestionBank
-from bot.core.model import Caller, Card, Match, MatchStatus, Round, RoundAnswer, Standing, Subscription
+from bot.core.model import Caller, Card, Chat, Match, MatchStatus, Round, RoundAnswer, Standing, Subscription
 from bot.core.ports import ChatStore, Clock, CompetitionStore, StudyStore
 from bot.core.study import OPTION_LETTERS, StudyService
 from bot.core.views import Bullets, Button, Inline, Paragraph, QuizPoll, Reply, Span, Title, notice
@@ -304,17 +304,17 @@ class CompetitionService:
                     listener(round_.id)
         return notice(f"Locked in: {OPTION_LETTERS[option]}")
 
-    async def answer_poll(self, caller_identity: Caller, poll_id: str, option_ids: list[int]) -> Reply | None:
-        """A native poll answer (Telegram's poll_answer); None when the poll is not one of ours."""
+    async def answer_poll(self, voter: Caller, poll_id: str, option_ids: list[int]) -> Reply | None:
+        """A native poll answer (Telegram's poll_answer); None when the poll is not one of ours.
+
+        A poll answer does not say which chat it came from; the round it belongs to does."""
         round_ = await self.store.round_by_poll(poll_id)
         if round_ is None or not option_ids:  # unknown poll, or a retracted vote (ignored)
             return None
-        from bot.core.model import Chat
-
         caller = Caller(
-            identity=caller_identity.identity,
-            display_name=caller_identity.display_name,
-            chat=Chat(caller_identity.identity.platform, round_.chat_key.split(":", 1)[1], is_group=True),
+            identity=voter.identity,
+            display_name=voter.display_name,
+            chat=Chat(voter.identity.platform, round_.chat_key.split(":", 1)[1], is_group=True),
         )
         return await self.answer(caller, round_.id, option_ids[0])
 

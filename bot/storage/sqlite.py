@@ -553,9 +553,7 @@ class SqliteStore:
         if chat_key not in keys:
             return False
         async with self.transaction() as db:
-            await db.execute(
-                "UPDATE chats SET unreachable_since = NULL, reason = NULL WHERE chat_key = ?", (chat_key,)
-            )
+            await db.execute("UPDATE chats SET unreachable_since = NULL, reason = NULL WHERE chat_key = ?", (chat_key,))
         keys.discard(chat_key)
         return True
 
