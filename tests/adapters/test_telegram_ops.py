@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
 import sqlite3
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,44 +13,14 @@ import pytest
 from bot.storage.sqlite import SqliteStore
 from tests.adapters.fake_telegram import FakeTelegram
 from tests.adapters.stack import build_stack
+from tests.processes import bot_env, start_studybot, stop_studybot
 
 pytestmark = pytest.mark.slow
 
 
 async def start_bot(fake: FakeTelegram, tmp_path: Path, **extra: str) -> asyncio.subprocess.Process:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "STUDYBOT_"))}
-    env.update(
-        {
-            "TELEGRAM_TOKEN": fake.token,
-            "TELEGRAM_API_URL": fake.api_url,
-            "STUDYBOT_DB": str(tmp_path / "bot.db"),
-            "LOG_LEVEL": "INFO",
-            **extra,
-        }
-    )
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "run",
-        cwd=tmp_path,
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-
-
-async def stop_bot(process: asyncio.subprocess.Process) -> tuple[int, str]:
-    process.send_signal(signal.SIGTERM)
-    try:
-        _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    assert process.returncode is not None
-    return process.returncode, stderr.decode()
+    env = bot_env(tmp_path / "bot.db", TELEGRAM_TOKEN=fake.token, TELEGRAM_API_URL=fake.api_url, **extra)
+    return await start_studybot(tmp_path, env)
 
 
 def buttons(fake: FakeTelegram, chat_id: int, message_id: int) -> dict[str, str]:
@@ -87,7 +54,7 @@ async def test_sigterm_in_a_burst_of_answers_exits_0_and_keeps_every_acknowledge
     try:
         await answer_burst(fake, users, "Good", acknowledged=5)  # every learner rates at once ...
     finally:
-        code, log = await stop_bot(process)  # ... and the bot is stopped in the middle of it
+        code, log = await stop_studybot(process)  # ... and the bot is stopped in the middle of it
     assert code == 0, log
     acknowledged = {
         c.chat_id for c in fake.calls_to("editMessageText") if c.ok and "Rated Good" in str(c.params.get("text"))
@@ -115,7 +82,7 @@ async def test_the_token_never_appears_in_logs_when_requests_fail(fake: FakeTele
         fake.push_update(fake.message_update(77, ann, "/start"))
         await fake.wait_for("sendMessage", predicate=lambda c: c.ok, timeout=30)
     finally:
-        code, log = await stop_bot(process)
+        code, log = await stop_studybot(process)
     assert code == 0
     assert "getUpdates" in log or "Internal Server Error" in log or "Bad Gateway" in log  # failures were logged
     secret = fake.token.split(":", 1)[1]

@@ -5,10 +5,8 @@ one duplicate)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sqlite3
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,36 +16,14 @@ from bot.storage.sqlite import SqliteStore
 from tests.adapters.fake_telegram import FakeTelegram
 from tests.adapters.stack import bulk_subscribers
 from tests.adapters.test_telegram_ops import answer_burst
+from tests.processes import bot_env, start_studybot, stop_studybot
 
 pytestmark = pytest.mark.slow
 
 
 async def launch(fake: FakeTelegram, db: Path) -> asyncio.subprocess.Process:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "STUDYBOT_"))}
-    env.update(
-        {"TELEGRAM_TOKEN": fake.token, "TELEGRAM_API_URL": fake.api_url, "STUDYBOT_DB": str(db), "LOG_LEVEL": "WARNING"}
-    )
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "run",
-        cwd=db.parent,
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-
-
-async def kill_hard(process: asyncio.subprocess.Process) -> None:
-    process.send_signal(signal.SIGKILL)
-    await process.wait()
-
-
-async def stop(process: asyncio.subprocess.Process) -> None:
-    process.send_signal(signal.SIGTERM)
-    await asyncio.wait_for(process.wait(), timeout=30)
+    env = bot_env(db, TELEGRAM_TOKEN=fake.token, TELEGRAM_API_URL=fake.api_url, LOG_LEVEL="WARNING")
+    return await start_studybot(db.parent, env)
 
 
 async def test_kill_9_during_a_burst_of_answers_loses_no_acknowledged_answer(
@@ -59,7 +35,7 @@ async def test_kill_9_during_a_burst_of_answers_loses_no_acknowledged_answer(
     try:
         await answer_burst(fake, users, "Easy", acknowledged=3)
     finally:
-        await kill_hard(process)
+        await stop_studybot(process, signal.SIGKILL)
     acknowledged = {
         c.chat_id for c in fake.calls_to("editMessageText") if c.ok and "Rated Easy" in str(c.params.get("text"))
     }
@@ -73,7 +49,8 @@ async def test_kill_9_during_a_burst_of_answers_loses_no_acknowledged_answer(
             "sendMessage", predicate=lambda c: c.ok and "Progress of" in str(c.params["text"]), timeout=30
         )
     finally:
-        await stop(restarted)
+        code, log = await stop_studybot(restarted)
+        assert code == 0, log
     con = sqlite3.connect(db)
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     stored = {
@@ -103,7 +80,7 @@ async def test_kill_9_during_a_daily_fan_out_misses_no_push(fake: FakeTelegram, 
     try:
         await fake.wait_for("sendMessage", count=60, predicate=lambda c: c.ok, timeout=60)
     finally:
-        await kill_hard(process)
+        await stop_studybot(process, signal.SIGKILL)
     before = len(pushes())
     assert 0 < before < count  # killed in the middle of the fan-out
 
@@ -113,7 +90,8 @@ async def test_kill_9_during_a_daily_fan_out_misses_no_push(fake: FakeTelegram, 
         while len(set(pushes())) < count and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.2)
     finally:
-        await stop(restarted)
+        code, log = await stop_studybot(restarted)
+        assert code == 0, log
     delivered = pushes()
     per_chat = {chat: delivered.count(chat) for chat in set(delivered)}
     assert set(per_chat) == {9000 + n for n in range(count)}  # never a missed one
