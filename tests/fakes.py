@@ -72,10 +72,6 @@ class MemoryStore:
     def _mine(self, learner_id: int) -> list[CardState]:
         return [s for (lid, _), s in self.states.items() if lid == learner_id]
 
-    async def due_card_ids(self, learner_id: int, now: datetime) -> list[str]:
-        due = [s for s in self._mine(learner_id) if s.due <= now]
-        return [s.card_id for s in sorted(due, key=lambda s: (s.due, s.card_id))]
-
     async def next_due(self, learner_id: int) -> datetime | None:
         return min((s.due for s in self._mine(learner_id)), default=None)
 

@@ -63,10 +63,6 @@ class StudyStore(Protocol):
 
     async def card_state(self, learner_id: int, card_id: str) -> CardState | None: ...
 
-    async def due_card_ids(self, learner_id: int, now: datetime) -> list[str]:
-        """Ids of cards due at `now`, most overdue first."""
-        ...
-
     async def next_due(self, learner_id: int) -> datetime | None:
         """When the learner's next card falls due (earliest due of all states)."""
         ...

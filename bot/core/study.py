@@ -154,12 +154,8 @@ class StudyService:
             )
         )
 
-    async def pick_card(self, learner: Learner, topic: str | None) -> Card | None:
-        """Due reviews first (most overdue first), then new cards within the daily cap."""
-        picked = await self._pick(learner, topic)
-        return picked[0] if picked else None
-
     async def _pick(self, learner: Learner, topic: str | None) -> tuple[Card, bool] | None:
+        """(card, is new): due reviews first (most overdue first), then new cards within the daily cap."""
         now = self.clock.now()
         skipped = await self.store.skipped_since(learner.id, now - SKIP_MEMORY)
         schedule = await self.store.schedule(learner.id)  # one query: due order, seen set, today's new
@@ -280,9 +276,8 @@ class StudyService:
             return Reply(blocks=self._answer_blocks(card), buttons=self._next_buttons(attempt), edit=True)
         return notice(INVALID)
 
-    async def _previews(self, learner: Learner, card: Card) -> tuple[Preview, ...]:
+    def _previews(self, learner: Learner, card: Card, state: CardState | None) -> tuple[Preview, ...]:
         now = self.clock.now()
-        state = await self.store.card_state(learner.id, card.id)
         previews = []
         for rating in Rating:
             updated, _ = self.scheduler.review_card(_to_fsrs(state, now), fsrs.Rating(int(rating)), now)
@@ -335,7 +330,7 @@ class StudyService:
         expected = (AttemptStatus.OPEN, AttemptStatus.CHOICE)
         if attempt.status not in expected:
             return notice(STALE)
-        previews = await self._previews(learner, card)
+        previews = self._previews(learner, card, await self.store.card_state(learner.id, card.id))
         if not await self.store.update_attempt(
             attempt.id, expected, AttemptStatus.REVEALED, self.clock.now(), previews=previews
         ):
@@ -377,9 +372,9 @@ class StudyService:
         chosen = attempt.options[arg]
         correct = chosen == 0
         rating = Rating.GOOD if correct else Rating.AGAIN
-        previews = await self._previews(learner, card)
-        preview = next(p for p in previews if p.rating is rating)
-        if not await self._commit(learner, attempt, card, preview, ReviewMode.CHOICE, (AttemptStatus.CHOICE,)):
+        before = await self.store.card_state(learner.id, card.id)
+        preview = next(p for p in self._previews(learner, card, before) if p.rating is rating)
+        if not await self._commit(learner, attempt, before, preview, ReviewMode.CHOICE, (AttemptStatus.CHOICE,)):
             return notice(STALE)
         correct_pos = attempt.options.index(0)
         letter = OPTION_LETTERS[correct_pos]
@@ -412,7 +407,8 @@ class StudyService:
         preview = next((p for p in attempt.previews if int(p.rating) == arg), None)
         if preview is None:
             return notice(INVALID)
-        if not await self._commit(learner, attempt, card, preview, ReviewMode.REVEAL, (AttemptStatus.REVEALED,)):
+        before = await self.store.card_state(learner.id, card.id)
+        if not await self._commit(learner, attempt, before, preview, ReviewMode.REVEAL, (AttemptStatus.REVEALED,)):
             return notice(STALE)
         blocks = (
             *self._answer_blocks(card),
@@ -429,16 +425,15 @@ class StudyService:
         self,
         learner: Learner,
         attempt: Attempt,
-        card: Card,
+        before: CardState | None,
         preview: Preview,
         mode: ReviewMode,
         expected: tuple[AttemptStatus, ...],
     ) -> bool:
         now = self.clock.now()
-        before = await self.store.card_state(learner.id, card.id)
         review = Review(
             learner_id=learner.id,
-            card_id=card.id,
+            card_id=attempt.card_id,
             rating=preview.rating,
             reviewed_at=now,
             mode=mode,

@@ -324,13 +324,6 @@ class SqliteStore:
         row = await self._one("SELECT * FROM card_states WHERE learner_id = ? AND card_id = ?", (learner_id, card_id))
         return None if row is None else self._state(row)
 
-    async def due_card_ids(self, learner_id: int, now: datetime) -> list[str]:
-        rows = await self._all(
-            "SELECT card_id FROM card_states WHERE learner_id = ? AND due <= ? ORDER BY due, card_id",
-            (learner_id, to_ms(now)),
-        )
-        return [row[0] for row in rows]
-
     async def next_due(self, learner_id: int) -> datetime | None:
         row = await self._one("SELECT MIN(due) FROM card_states WHERE learner_id = ?", (learner_id,))
         return None if row is None or row[0] is None else from_ms(row[0])
