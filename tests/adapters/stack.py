@@ -13,13 +13,15 @@ from bot.core.bank import QuestionBank
 from bot.core.commands import Commands
 from bot.core.competition import CompetitionService
 from bot.core.daily import DailyService
+from bot.core.model import Caller, Chat, Identity
 from bot.core.ports import Notifier
 from bot.core.privacy import PrivacyService
 from bot.core.study import StudyService
 from bot.core.throttle import Throttle
+from bot.core.views import Reply
 from bot.storage.sqlite import SqliteStore, to_ms
 from tests.adapters.fake_telegram import FakeTelegram
-from tests.conftest import small_bank
+from tests.conftest import CONTENT, small_bank
 from tests.fakes import FakeClock
 
 
@@ -89,3 +91,21 @@ async def bulk_subscribers(store: SqliteStore, chat_ids: range, push_at: datetim
                 "next_push_at, created_at) VALUES (?, 'telegram', ?, 0, ?, ?, 'UTC', ?, 0)",
                 (f"telegram:{chat_id}", str(chat_id), cur.lastrowid, local_time, to_ms(push_at)),
             )
+
+
+async def every_card_view(store: SqliteStore, platform: str, chat_id: str) -> list[tuple[str, Reply]]:
+    """(card id, view) for every card of the shipped bank: its revealed answer and, when it has one, its
+    multiple-choice form, as one learner would see them (for checking renderers against platform limits)."""
+    bank = QuestionBank.load(CONTENT)
+    study = StudyService(store, bank, FakeClock())
+    commands = Commands(study, throttle=Throttle(study.clock, limit=10**6))  # one learner, every card at once
+    who = Caller(Identity(platform, "1"), "Ann", Chat(platform, chat_id))
+    await commands.run(who, "newcards", "50")
+    views: list[tuple[str, Reply]] = []
+    for card in bank.cards:
+        attempt = await store.create_attempt(1, card.id, who.chat.key, study.clock.now(), None)
+        views.append((card.id, await commands.press(who, f"sa:{attempt.id}")))
+        if card.quiz:
+            second = await store.create_attempt(1, card.id, who.chat.key, study.clock.now(), None)
+            views.append((card.id, await commands.press(who, f"mc:{second.id}")))
+    return views

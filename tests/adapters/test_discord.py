@@ -25,15 +25,14 @@ from bot.adapters.discord import (
     build_view,
     render,
 )
-from bot.core.bank import QuestionBank
-from bot.core.commands import Commands, CommandSpec, OptionSpec
+from bot.core.commands import CommandSpec, OptionSpec
 from bot.core.model import Caller
 from bot.core.ports import Delivery
 from bot.core.views import Bullets, Button, Paragraph, QuizPoll, Reply, Title
 from bot.storage.sqlite import SqliteStore
 from tests.adapters.conftest import DISCORD_GUILD, DISCORD_TOKEN, make_discord
 from tests.adapters.fake_discord import EPHEMERAL, LOADING, FakeDiscord, InteractionCallback, point_discord_at
-from tests.conftest import CONTENT
+from tests.adapters.stack import every_card_view
 
 JSON = dict[str, Any]
 ANN = 710000000000000001
@@ -647,30 +646,16 @@ async def test_buttons_are_capped_at_five_rows_of_five_with_short_labels() -> No
 
 
 async def test_every_card_of_the_shipped_bank_renders_within_discords_limits(sqlite: SqliteStore) -> None:
-    from bot.core.model import Chat, Identity
-    from bot.core.study import StudyService
-    from bot.core.throttle import Throttle
-    from tests.fakes import FakeClock
-
-    bank = QuestionBank.load(CONTENT)
-    study = StudyService(sqlite, bank, FakeClock())
-    commands = Commands(study, throttle=Throttle(study.clock, limit=10**6))  # one learner, every card at once
-    who = Caller(Identity("discord", "1"), "Ann", Chat("discord", "user:1"))
-    await commands.run(who, "newcards", "50")
-    for card in bank.cards:
-        attempt = await sqlite.create_attempt(1, card.id, who.chat.key, study.clock.now(), None)
-        views = [await commands.press(who, f"sa:{attempt.id}")]
-        if card.quiz:
-            second = await sqlite.create_attempt(1, card.id, who.chat.key, study.clock.now(), None)
-            views.append(await commands.press(who, f"mc:{second.id}"))
-        for view in views:
-            for part in render(view):
-                embed = part.embed()
-                assert embed is not None and len(embed.description or "") <= DESCRIPTION_LIMIT, card.id
-                assert len(embed) <= EMBED_TOTAL_LIMIT, card.id
-            built = build_view(view.buttons)
-            assert built is not None
-            for row in built.to_components():
-                for b in row["components"]:
-                    assert 0 < len(b["custom_id"]) <= 100 and len(b["label"]) <= 80
-    assert TYPE_ANSWER_ID not in {b.action for row in views[0].buttons for b in row}
+    views = await every_card_view(sqlite, "discord", "user:1")
+    assert len(views) > 300
+    for card_id, view in views:
+        for part in render(view):
+            embed = part.embed()
+            assert embed is not None and len(embed.description or "") <= DESCRIPTION_LIMIT, card_id
+            assert len(embed) <= EMBED_TOTAL_LIMIT, card_id
+        built = build_view(view.buttons)
+        assert built is not None
+        for row in built.to_components():
+            for b in row["components"]:
+                assert 0 < len(b["custom_id"]) <= 100 and len(b["label"]) <= 80
+    assert TYPE_ANSWER_ID not in {b.action for row in views[0][1].buttons for b in row}

@@ -8,14 +8,13 @@ from typing import Any
 
 import pytest
 
-from bot.adapters.telegram import SORRY, TelegramBot, render_html
-from bot.core.bank import QuestionBank
+from bot.adapters.telegram import SORRY, TelegramBot, keyboard, render_html
 from bot.core.ports import Delivery
 from bot.core.views import Bullets, Paragraph, Reply
 from bot.storage.sqlite import SqliteStore
 from tests.adapters.conftest import make_telegram
 from tests.adapters.fake_telegram import FakeTelegram, StoredMessage, parse_html
-from tests.conftest import CONTENT
+from tests.adapters.stack import every_card_view
 
 ANN = 1001
 BOB = 1002
@@ -306,34 +305,17 @@ def test_long_replies_are_split_cleanly_under_the_limit() -> None:
 
 
 async def test_every_card_of_the_shipped_bank_renders_as_valid_telegram_html(sqlite: SqliteStore) -> None:
-    from bot.adapters.telegram import keyboard
-    from bot.core.commands import Commands
-    from bot.core.model import Caller, Chat, Identity
-    from bot.core.study import StudyService
-    from tests.fakes import FakeClock
-
-    bank = QuestionBank.load(CONTENT)
-    from bot.core.throttle import Throttle
-
-    study = StudyService(sqlite, bank, FakeClock())
-    commands = Commands(study, throttle=Throttle(study.clock, limit=10**6))  # one learner, every card at once
-    who = Caller(Identity("telegram", "1"), "Ann", Chat("telegram", "1"))
-    await commands.run(who, "newcards", "50")
-    for card in bank.cards:
-        attempt = await sqlite.create_attempt(1, card.id, who.chat.key, study.clock.now(), None)
-        views = [await commands.press(who, f"sa:{attempt.id}")]
-        if card.quiz:
-            second = await sqlite.create_attempt(1, card.id, who.chat.key, study.clock.now(), None)
-            views.append(await commands.press(who, f"mc:{second.id}"))
-        for view in views:
-            for chunk in render_html(view):
-                text, _ = parse_html(chunk)
-                assert len(text) <= 4096, card.id
-            markup = keyboard(view)
-            assert markup is not None
-            for row in markup.inline_keyboard:
-                for b in row:
-                    assert b.callback_data is not None and len(str(b.callback_data).encode()) <= 64
+    views = await every_card_view(sqlite, "telegram", "1")
+    assert len(views) > 300
+    for card_id, view in views:
+        for chunk in render_html(view):
+            text, _ = parse_html(chunk)
+            assert len(text) <= 4096, card_id
+        markup = keyboard(view)
+        assert markup is not None
+        for row in markup.inline_keyboard:
+            for b in row:
+                assert b.callback_data is not None and len(str(b.callback_data).encode()) <= 64
 
 
 # --- long polling ---------------------------------------------------------------------------------------

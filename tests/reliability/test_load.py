@@ -66,6 +66,13 @@ async def test_five_hundred_learners_practising_for_thirty_seconds_get_every_upd
                 if call.method == method:
                     return call
 
+        def buttons_of(chat_id: int, message_id: int) -> dict[str, str]:
+            stored = fake.message(chat_id, message_id)
+            markup = (stored.reply_markup or {}) if stored else {}
+            return {
+                b["text"].split(" · ")[0]: b["callback_data"] for row in markup.get("inline_keyboard", []) for b in row
+            }
+
         async def learner(n: int) -> None:
             nonlocal sent_updates, answered
             rng = random.Random(n)
@@ -80,13 +87,7 @@ async def test_five_hundred_learners_practising_for_thirty_seconds_get_every_upd
                 answered += 1
                 latencies.append(time.monotonic() - started)
                 assert question.ok, question.description
-                stored = fake.message(chat_id, question.result["message_id"])
-                markup = (stored.reply_markup or {}) if stored else {}
-                labels = {
-                    b["text"].split(" · ")[0]: b["callback_data"]
-                    for row in markup.get("inline_keyboard", [])
-                    for b in row
-                }
+                labels = buttons_of(chat_id, question.result["message_id"])
                 if "Show answer" not in labels:
                     await asyncio.sleep(1 + rng.random())
                     continue
@@ -99,13 +100,7 @@ async def test_five_hundred_learners_practising_for_thirty_seconds_get_every_upd
                     answered += 1
                     latencies.append(time.monotonic() - started)
                     assert edit.ok, edit.description
-                    edited = fake.message(chat_id, question.result["message_id"])
-                    markup = (edited.reply_markup or {}) if edited else {}
-                    labels = {
-                        b["text"].split(" · ")[0]: b["callback_data"]
-                        for row in markup.get("inline_keyboard", [])
-                        for b in row
-                    }
+                    labels = buttons_of(chat_id, question.result["message_id"])
                 await asyncio.sleep(0.5 + rng.random())
 
         try:
