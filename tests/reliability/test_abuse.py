@@ -97,19 +97,37 @@ async def test_admin_only_actions_by_non_admins_are_refused(abuse: Commands, sto
     assert "Final results" in (await abuse.run(admin, "stopquiz")).plain_text()
 
 
+ON_TELEGRAM = Caller(Identity("telegram", "1"), "Ann", Chat("telegram", "1"))
+
+
 @pytest.mark.parametrize(
-    ("name", "args"),
+    ("name", "args", "says"),
     [
-        ("question", "x" * 5000),
-        ("daily", "99:99 " + "Z" * 150),
-        ("quiz", "1 2 3 4 5"),
-        ("newcards", "1e9"),
-        ("leaderboard", "\x00\x01"),
-        ("quiz", "-5"),
-        ("daily", "08:00\nEurope/Berlin\n\n"),
+        ("question", "x" * 5000, ("too long for /question", "Usage: /question [topic]")),
+        ("daily", "99:99 " + "Z" * 150, ("“99:99” is not a time", "Usage: /daily HH:MM")),
+        ("daily", "08:00 Mars/Olympus", ("I don't know the time zone “Mars/Olympus”", "Usage: /daily HH:MM")),
+        ("quiz", "1 2 3 4 5", ("Usage: /quiz [questions] [topic] [seconds]", "Questions 1-30")),
+        ("newcards", "1e9", ("Usage: /newcards N", "from 0 to 50")),
+        ("leaderboard", "\x00\x01", ("Usage: /leaderboard [week|all]",)),
+        ("quiz", "-5", ("I don't know the topic “-5”", "Questions 1-30")),
     ],
 )
-async def test_long_and_malformed_arguments_get_a_clear_message(abuse: Commands, name: str, args: str) -> None:
-    reply = await abuse.run(caller("1"), name, args)
+async def test_long_and_malformed_arguments_get_a_clear_message_and_change_nothing(
+    abuse: Commands, store: SqliteStore, name: str, args: str, says: tuple[str, ...]
+) -> None:
+    reply = await abuse.run(ON_TELEGRAM, name, args)
     text = reply.plain_text()
-    assert text and len(text) < 1500
+    for phrase in says:
+        assert phrase in text, (phrase, text)
+    assert len(text) < 1500
+    for table in ("attempts", "subscriptions", "matches"):
+        assert await count(store, f"SELECT COUNT(*) FROM {table}") == 0, table
+    learner = await store.find_learner(ON_TELEGRAM.identity)
+    assert learner is None or learner.new_per_day == 10
+
+
+async def test_arguments_split_over_lines_are_understood(abuse: Commands, store: SqliteStore) -> None:
+    reply = await abuse.run(ON_TELEGRAM, "daily", "08:00\nEurope/Berlin\n\n")
+    assert "Daily question on: 08:00 (Europe/Berlin)" in reply.plain_text()
+    subscription = await store.subscription("telegram:1")
+    assert subscription is not None and subscription.timezone == "Europe/Berlin"

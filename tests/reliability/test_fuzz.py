@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import fsrs
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.adapters.telegram import SORRY
+from bot.core.actions import parse_action
 from bot.core.commands import Commands
 from bot.core.competition import CompetitionService
 from bot.core.daily import DailyService
+from bot.core.model import Caller, Chat, Identity
 from bot.core.privacy import PrivacyService
 from bot.core.study import StudyService
 from bot.core.throttle import Throttle
@@ -72,34 +73,97 @@ def full_commands(store: MemoryStore | SqliteStore, clock: FakeClock) -> Command
     return commands
 
 
-@pytest.fixture
-async def sqlite_commands(tmp_path: Path) -> AsyncIterator[Commands]:
-    async with SqliteStore(tmp_path / "fuzz.db") as store:
-        yield full_commands(store, FakeClock())
+ERROR_WORDS = ("went wrong", "Traceback", "Exception", "Error:")
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def assert_no_error_text(text: str, typed: str = "") -> None:
+    """No apology or exception text in a reply (unless the user typed those words and they are echoed)."""
+    for words in ERROR_WORDS:
+        assert words not in text or words in typed, text[:300]
+
+
+async def one_value(store: SqliteStore, sql: str) -> int:
+    rows = await store._all(sql)
+    return int(rows[0][0])
+
+
+async def assert_store_invariants(store: SqliteStore) -> None:
+    """What must hold in the database whatever anyone typed or pressed."""
+    assert (await store._all("PRAGMA integrity_check"))[0][0] == "ok"
+    assert await store._all("PRAGMA foreign_key_check") == []
+    # at most one open question per learner and chat
+    assert not await store._all(
+        "SELECT learner_id, chat_key FROM attempts WHERE status IN ('open', 'choice', 'revealed') "
+        "GROUP BY learner_id, chat_key HAVING COUNT(*) > 1"
+    )
+    # a card's state counts exactly the reviews logged for it, and no review lacks a state
+    assert not await store._all(
+        "SELECT s.learner_id, s.card_id FROM card_states s WHERE s.reps != "
+        "(SELECT COUNT(*) FROM reviews r WHERE r.learner_id = s.learner_id AND r.card_id = s.card_id)"
+    )
+    assert not await store._all(
+        "SELECT 1 FROM reviews r WHERE NOT EXISTS "
+        "(SELECT 1 FROM card_states s WHERE s.learner_id = r.learner_id AND s.card_id = r.card_id)"
+    )
+    assert await one_value(store, "SELECT COUNT(*) FROM attempts WHERE status = 'done'") == await one_value(
+        store, "SELECT COUNT(*) FROM reviews"
+    )
+    # one running match per chat, and every learner's daily cap stays in range
+    assert not await store._all(
+        "SELECT chat_key FROM matches WHERE status = 'running' GROUP BY chat_key HAVING COUNT(*) > 1"
+    )
+    assert await one_value(store, "SELECT COUNT(*) FROM learners WHERE new_per_day NOT BETWEEN 0 AND 50") == 0
+
+
+async def dump(store: SqliteStore) -> dict[str, list[tuple[object, ...]]]:
+    tables = [row[0] for row in await store._all("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    return {table: [tuple(row) for row in await store._all(f"SELECT * FROM {table} ORDER BY 1")] for table in tables}
+
+
+TELEGRAM_USERS = [Caller(Identity("telegram", n), f"U{n}", Chat("telegram", n)) for n in ("1", "2")]
+
+
+@settings(max_examples=150, deadline=None)
 @given(name=st.sampled_from(NAMES), args=text_strategy, group=st.booleans(), user=st.sampled_from(["1", "2"]))
-async def test_any_command_gets_a_reply(
-    sqlite_commands: Commands, name: str, args: str, group: bool, user: str
+async def test_any_command_gets_a_reply_without_error_text_and_leaves_the_database_consistent(
+    name: str, args: str, group: bool, user: str
 ) -> None:
-    who = caller(user, chat="-5" if group else user, group=group)
-    reply = await sqlite_commands.run(who, name, args)
-    assert reply.blocks or reply.notice or reply.attachment
+    chat = Chat("telegram", "-5" if group else user, is_group=group)
+    who = Caller(Identity("telegram", user), f"U{user}", chat, is_chat_admin=group and user == "1")
+    async with SqliteStore(":memory:") as store:  # a fresh database for every example
+        commands = full_commands(store, FakeClock())
+        await commands.run(TELEGRAM_USERS[0], "question")  # someone is mid-question already
+        reply = await commands.run(who, name, args)
+        text = reply.plain_text()
+        assert text or reply.notice or reply.attachment
+        assert_no_error_text(text, typed=args)
+        known = name.lower() in {spec.name for spec in commands.specs}
+        assert ("I don't know /" in text) is (not known)
+        await assert_store_invariants(store)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None)
 @given(data=data_strategy, text=text_strategy)
-async def test_any_callback_data_or_text_is_handled(sqlite_commands: Commands, data: str, text: str) -> None:
+async def test_any_callback_data_or_text_is_handled_and_unparsable_data_changes_nothing(data: str, text: str) -> None:
     who = caller("1")
-    await sqlite_commands.run(who, "question")
-    pressed = await sqlite_commands.press(who, data)
-    assert pressed.blocks or pressed.notice
-    answered = await sqlite_commands.text(who, text)
-    assert answered is None or answered.blocks or answered.notice
+    async with SqliteStore(":memory:") as store:  # a fresh database for every example
+        commands = full_commands(store, FakeClock())
+        await commands.run(who, "question")
+        before = await dump(store)
+        pressed = await commands.press(who, data)
+        assert pressed.blocks or pressed.notice
+        assert_no_error_text(pressed.plain_text() + (pressed.notice or ""), typed=data)
+        if parse_action(data) is None:
+            assert pressed.is_notice_only and await dump(store) == before
+        answered = await commands.text(who, text)
+        assert answered is None or answered.blocks or answered.notice
+        if answered is not None:
+            assert_no_error_text(answered.plain_text(), typed=text)
+        await assert_store_invariants(store)
+        assert await one_value(store, "SELECT COUNT(*) FROM reviews") <= 1
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None)
 @given(
     texts=st.lists(text_strategy, min_size=1, max_size=4),
     datas=st.lists(data_strategy, max_size=3),
@@ -135,3 +199,8 @@ async def test_random_updates_through_telegram_never_error_and_never_send_invali
         assert errors == []
         rejected = [c for c in fake.calls if not c.ok]
         assert rejected == [], [(c.method, c.description) for c in rejected]
+        for message in fake.messages(chat_id):
+            if message.from_bot:
+                assert SORRY not in (message.text or "")
+                assert_no_error_text(message.text or "", typed=" ".join(texts))
+        await assert_store_invariants(store)
