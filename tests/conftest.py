@@ -10,7 +10,7 @@ import pytest
 
 from bot.core.bank import QuestionBank
 from bot.core.commands import Commands
-from bot.core.model import Caller, Card, Chat, Identity, Kind, QuizItem, Topic
+from bot.core.model import Caller, Card, Chat, Identity, KeyPoint, Kind, QuizItem, Topic
 from bot.core.study import StudyService
 from tests.fakes import FakeClock, MemoryStore
 
@@ -27,7 +27,7 @@ def make_card(card_id: str, topic: str = "basics", difficulty: int = 1, *, quiz:
         difficulty=difficulty,
         question=f"Question {card_id}?",
         answer=f"The answer to {card_id}.\n\n- first detail\n- second detail",
-        key_points=("chain rule", "gradient of the loss", "vanishing gradients"),
+        key_points=(KeyPoint("chain rule"), KeyPoint("gradient of the loss"), KeyPoint("vanishing gradients")),
         follow_ups=("A follow-up?", "Another?"),
         quiz=QuizItem(
             prompt=f"Pick the right one for {card_id}",

@@ -12,7 +12,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
-from bot.core.model import Card, Kind, QuizItem, Topic
+from bot.core.grading import Glossary, GlossaryError
+from bot.core.model import Card, KeyPoint, Kind, QuizItem, Topic
 
 # Telegram's quiz-poll limits, which every quiz item must fit.
 QUESTION_MAX = 300
@@ -54,6 +55,26 @@ class QuizModel(BaseModel):
         return self
 
 
+Phrase = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+GLOSSARY_FILE = "glossary.yaml"  # reserved in a content folder: the grader's shared synonyms, not a deck
+
+
+class KeyPointModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    point: Phrase
+    accept: list[Phrase] = Field(default_factory=list, max_length=8)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> KeyPointModel:
+        seen = {_norm(self.point)}
+        for phrase in self.accept:
+            if _norm(phrase) in seen:
+                raise ValueError(f"accept: {phrase!r} repeats the point or another accepted phrase")
+            seen.add(_norm(phrase))
+        return self
+
+
 class CardModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -64,9 +85,7 @@ class CardModel(BaseModel):
     seed: int | None = Field(default=None, ge=1, le=SOURCE_QUESTIONS)
     question: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=QUESTION_MAX)]
     answer: NonBlank
-    key_points: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]] = Field(
-        min_length=3, max_length=6
-    )
+    key_points: list[Phrase | KeyPointModel] = Field(min_length=3, max_length=6)
     quiz: QuizModel | None = None
     follow_ups: list[
         Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=QUESTION_MAX)]
@@ -122,7 +141,13 @@ def _describe(error: Mapping[str, Any]) -> tuple[str, str]:
 class QuestionBank:
     """All loaded cards; lookup by id, topic and source-article question number."""
 
-    def __init__(self, cards: Iterable[Card], topics: Iterable[Topic], decks: Iterable[DeckInfo] = ()) -> None:
+    def __init__(
+        self,
+        cards: Iterable[Card],
+        topics: Iterable[Topic],
+        decks: Iterable[DeckInfo] = (),
+        glossary: Glossary | None = None,
+    ) -> None:
         self._cards: tuple[Card, ...] = tuple(cards)
         self._by_id = {card.id: card for card in self._cards}
         self._topics: tuple[Topic, ...] = tuple(topics)
@@ -131,6 +156,7 @@ class QuestionBank:
             topic.slug: tuple(c for c in self._cards if c.topic == topic.slug) for topic in self._topics
         }
         self.decks: tuple[DeckInfo, ...] = tuple(decks)
+        self.glossary = glossary or Glossary()
 
     # --- loading -----------------------------------------------------------------------------
 
@@ -138,7 +164,7 @@ class QuestionBank:
     def load(cls, path: Path) -> QuestionBank:
         """Load every `*.yaml`/`*.yml` deck in a folder (or one deck file); raise DeckError listing every problem."""
         if path.is_dir():
-            files = sorted([*path.glob("*.yaml"), *path.glob("*.yml")])
+            files = sorted(f for f in [*path.glob("*.yaml"), *path.glob("*.yml")] if f.name != GLOSSARY_FILE)
             if not files:
                 raise DeckError([f"{path}: no deck files (*.yaml) in this folder"])
         elif path.is_file():
@@ -146,6 +172,7 @@ class QuestionBank:
         else:
             raise DeckError([f"{path}: no such file or folder"])
         problems: list[str] = []
+        glossary = _load_glossary(path / GLOSSARY_FILE if path.is_dir() else path.parent / GLOSSARY_FILE, problems)
         cards: list[Card] = []
         topics: dict[str, Topic] = {}
         topic_origin: dict[str, str] = {}
@@ -237,7 +264,7 @@ class QuestionBank:
         for card in cards:
             if topics[card.topic] not in ordered_topics:
                 ordered_topics.append(topics[card.topic])
-        return cls(cards, ordered_topics, decks)
+        return cls(cards, ordered_topics, decks, glossary)
 
     # --- lookup --------------------------------------------------------------------------------
 
@@ -280,6 +307,9 @@ class QuestionBank:
     def summary(self) -> str:
         """A human summary: decks, cards per topic and kind, coverage of the source article."""
         lines = [f"{len(self.decks)} deck(s), {len(self._cards)} cards, {len(self._topics)} topics"]
+        accepted = sum(1 for card in self._cards for point in card.key_points if point.accept)
+        points = sum(len(card.key_points) for card in self._cards)
+        lines.append(f"key points: {points}, {accepted} with accepted phrasings; glossary: {len(self.glossary)} groups")
         for deck in self.decks:
             lines.append(f"  deck {deck.slug}: {deck.cards} cards ({Path(deck.path).name})")
         kinds = Counter(card.kind.value for card in self._cards)
@@ -301,6 +331,17 @@ class QuestionBank:
         return "\n".join(lines)
 
 
+def _load_glossary(file: Path, problems: list[str]) -> Glossary:
+    """The grader's shared synonyms beside the decks; a missing file is an empty glossary."""
+    if not file.is_file():
+        return Glossary()
+    try:
+        return Glossary.from_data(yaml.safe_load(file.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, GlossaryError) as exc:
+        problems.append(f"{file.name}: {exc}".replace("\n", " "))
+        return Glossary()
+
+
 def _to_card(model: CardModel, deck: str) -> Card:
     quiz = None
     if model.quiz is not None:
@@ -318,7 +359,10 @@ def _to_card(model: CardModel, deck: str) -> Card:
         difficulty=model.difficulty,
         question=model.question,
         answer=model.answer.strip(),
-        key_points=tuple(model.key_points),
+        key_points=tuple(
+            KeyPoint(point) if isinstance(point, str) else KeyPoint(point.point, tuple(point.accept))
+            for point in model.key_points
+        ),
         follow_ups=tuple(model.follow_ups),
         quiz=quiz,
         seed=model.seed,

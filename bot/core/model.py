@@ -28,6 +28,18 @@ class QuizItem:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyPoint:
+    """One idea a strong answer covers: the phrase shown to the learner, and other accepted ways to say it."""
+
+    text: str
+    accept: tuple[str, ...] = ()
+
+    @property
+    def phrasings(self) -> tuple[str, ...]:
+        return (self.text, *self.accept)
+
+
+@dataclass(frozen=True, slots=True)
 class Card:
     """One question of the bank, as written in a deck file."""
 
@@ -38,7 +50,7 @@ class Card:
     difficulty: int
     question: str
     answer: str
-    key_points: tuple[str, ...]
+    key_points: tuple[KeyPoint, ...]
     follow_ups: tuple[str, ...] = ()
     quiz: QuizItem | None = None
     seed: int | None = None

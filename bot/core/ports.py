@@ -1,17 +1,19 @@
-"""What the core needs from the outside world, as Protocols: storage and time."""
+"""What the core needs from the outside world, as Protocols: storage, time, grading and a language model."""
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
+from bot.core.grading import GraderName, Judgement
 from bot.core.model import (
     Attempt,
     AttemptStatus,
     BoardRow,
+    Card,
     CardState,
     Claim,
     Identity,
@@ -39,6 +41,30 @@ class SystemClock:
 
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+
+class Grader(Protocol):
+    """Judges a free-text answer against a card's key points."""
+
+    name: GraderName
+
+    async def judge(self, card: Card, answer: str, learner_id: int | None = None) -> Judgement: ...
+
+
+class ModelUnavailable(Exception):
+    """The language model gave no usable reply (timeout, 429, 5xx, refusal, connection); `reason` says which."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ChatModel(Protocol):
+    """An OpenAI-compatible chat model: messages in, the reply's text out, or ModelUnavailable."""
+
+    async def complete(self, messages: Sequence[Mapping[str, str]], schema: Mapping[str, object]) -> str: ...
+
+    async def close(self) -> None: ...
 
 
 class StudyStore(Protocol):

@@ -12,7 +12,7 @@ import fsrs
 
 from bot.core.actions import Action, Verb
 from bot.core.bank import QuestionBank
-from bot.core.grading import grade
+from bot.core.grading import Judgement, LexicalGrader
 from bot.core.model import (
     Attempt,
     AttemptStatus,
@@ -27,7 +27,7 @@ from bot.core.model import (
     Stats,
     TopicProgress,
 )
-from bot.core.ports import Clock, StudyStore
+from bot.core.ports import Clock, Grader, StudyStore
 from bot.core.views import Bullets, Button, Paragraph, Reply, Span, Title, notice, text_blocks
 from bot.core.zones import zone_info
 
@@ -108,6 +108,7 @@ class StudyService:
         default_timezone: str = "UTC",
         default_new_per_day: int = 10,
         rng: random.Random | None = None,
+        grader: Grader | None = None,
     ) -> None:
         self.store = store
         self.bank = bank
@@ -116,6 +117,8 @@ class StudyService:
         self.default_timezone = default_timezone
         self.default_new_per_day = default_new_per_day
         self.rng = rng or random.Random()
+        self.lexical = LexicalGrader(bank.cards, bank.glossary)
+        self.grader: Grader = grader or self.lexical
 
     # --- learners ------------------------------------------------------------------------------
 
@@ -236,11 +239,13 @@ class StudyService:
             Paragraph.of(Span(card.question, "bold")),
             Paragraph.of(Span(f"Answer in your own words ({hint}), or pick a button.", "italic")),
         ]
+        return Reply(blocks=tuple(blocks), buttons=self._question_buttons(card, attempt), edit=edit)
+
+    def _question_buttons(self, card: Card, attempt: Attempt) -> tuple[tuple[Button, ...], ...]:
         first_row = [Button("Show answer", Action(Verb.SHOW_ANSWER, attempt.id).encode())]
         if card.quiz is not None:
             first_row.append(Button("Multiple choice", Action(Verb.CHOICE, attempt.id).encode()))
-        buttons = (tuple(first_row), (Button("Skip", Action(Verb.SKIP, attempt.id).encode()),))
-        return Reply(blocks=tuple(blocks), buttons=buttons, edit=edit)
+        return (tuple(first_row), (Button("Skip", Action(Verb.SKIP, attempt.id).encode()),))
 
     # --- buttons -------------------------------------------------------------------------------
 
@@ -301,7 +306,7 @@ class StudyService:
     def _answer_blocks(self, card: Card) -> tuple[Paragraph | Title | Bullets, ...]:
         blocks: list[Paragraph | Title | Bullets] = [Paragraph.of(Span(card.question, "bold")), Title("Model answer")]
         blocks += [b for b in text_blocks(card.answer) if isinstance(b, Paragraph | Bullets)]
-        blocks += [Title("Key points"), Bullets.of(*card.key_points)]
+        blocks += [Title("Key points"), Bullets.of(*(point.text for point in card.key_points))]
         if card.follow_ups:
             blocks += [Title("An interviewer may ask next"), Bullets.of(*card.follow_ups)]
         return tuple(blocks)
@@ -358,11 +363,13 @@ class StudyService:
             Paragraph.of(Span(card.quiz.prompt, "bold")),
             Bullets(tuple((Span(f"{OPTION_LETTERS[n]}) ", "bold"), text) for n, text in enumerate(options))),
         )
-        buttons = (
-            tuple(Button(OPTION_LETTERS[n], Action(Verb.OPTION, attempt.id, n).encode()) for n in range(len(options))),
+        return Reply(blocks=blocks, buttons=self._choice_buttons(attempt, len(options)), edit=True)
+
+    def _choice_buttons(self, attempt: Attempt, count: int) -> tuple[tuple[Button, ...], ...]:
+        return (
+            tuple(Button(OPTION_LETTERS[n], Action(Verb.OPTION, attempt.id, n).encode()) for n in range(count)),
             (Button("Show answer instead", Action(Verb.SHOW_ANSWER, attempt.id).encode()),),
         )
-        return Reply(blocks=blocks, buttons=buttons, edit=True)
 
     async def _pick_option(self, learner: Learner, attempt: Attempt, card: Card, arg: int | None) -> Reply:
         if card.quiz is None or attempt.status is not AttemptStatus.CHOICE:
@@ -459,7 +466,11 @@ class StudyService:
     # --- free text -------------------------------------------------------------------------------
 
     async def answer_text(self, caller: Caller, text: str) -> Reply | None:
-        """Grade typed words against the open question's key points; None when no question is open."""
+        """Grade typed words against the open question's key points; None when no question is open.
+
+        A non-answer (a greeting, a stray key, a word or two) is not graded: the question stays
+        open, nothing is stored, and its buttons are shown again.
+        """
         learner = await self.store.find_learner(caller.identity)
         if learner is None:
             return None
@@ -469,15 +480,74 @@ class StudyService:
         card = self.bank.card(attempt.card_id)
         if card is None:
             return None
-        coverage = grade(text, card.key_points)
-        total = len(card.key_points)
-        blocks: list[Paragraph | Title | Bullets] = [
-            Paragraph.of(Span(f"You covered {len(coverage.covered)} of {total} key points.", "bold"))
-        ]
-        items = [(Span("✓ ", "bold"), point) for point in coverage.covered]
-        items += [(Span("✗ ", "bold"), point) for point in coverage.missed]
+        choosing = attempt.status is AttemptStatus.CHOICE
+        reason = self.lexical.non_answer(card, text, len(attempt.options) if choosing else 0)
+        if reason is not None:
+            return self._not_an_answer(card, attempt, text, reason)
+        judgement = await self.grader.judge(card, text, learner.id)
+        return await self._reveal(learner, attempt, card, self.judgement_blocks(judgement), edit=False)
+
+    def _not_an_answer(self, card: Card, attempt: Attempt, text: str, reason: str) -> Reply:
+        shown = " ".join(text.split())
+        shown = "".join(ch for ch in shown if ch.isprintable())[:40]
+        quoted = f"“{shown}”" if shown else "That"
+        if attempt.status is AttemptStatus.CHOICE:
+            letters = ", ".join(OPTION_LETTERS[: len(attempt.options)])
+            advice = f"Pick an option ({letters}) with the buttons, or type your answer in a sentence or two."
+            buttons = self._choice_buttons(attempt, len(attempt.options))
+        else:
+            advice = "Type your answer in a sentence or two, or use a button: Show answer if you don't know, or Skip."
+            buttons = self._question_buttons(card, attempt)
+        return Reply(
+            blocks=(
+                Paragraph.of(f"I didn't take {quoted} as an answer: {reason}. The question is still open."),
+                Paragraph.of(Span(card.question, "bold")),
+                Paragraph.of(Span(advice, "italic")),
+            ),
+            buttons=buttons,
+            notice="Not taken as an answer",
+        )
+
+    def judgement_blocks(self, judgement: Judgement) -> tuple[Paragraph | Title | Bullets, ...]:
+        """What the learner sees about their answer: points covered and missed, feedback, what to try next."""
+        total = len(judgement.key_points)
+        blocks: list[Paragraph | Title | Bullets] = []
+        if judgement.off_topic:
+            blocks.append(
+                Paragraph.of(
+                    Span("Your answer doesn't seem to be about this question", "bold"),
+                    ", so it earns no key points. Compare it with the model answer below.",
+                )
+            )
+        else:
+            blocks.append(Paragraph.of(Span(f"You covered {len(judgement.covered)} of {total} key points.", "bold")))
+        items = [(Span("✓ ", "bold"), judgement.key_points[i].text) for i in judgement.covered]
+        items += [(Span("✗ ", "bold"), judgement.key_points[i].text) for i in judgement.missed]
         blocks.append(Bullets(tuple(items)))
-        return await self._reveal(learner, attempt, card, tuple(blocks), edit=False)
+        if judgement.misconceptions:
+            blocks += [Title("Watch out"), Bullets.of(*judgement.misconceptions)]
+        if judgement.feedback:
+            blocks.append(Paragraph.of(Span("Feedback: ", "bold"), judgement.feedback))
+        if judgement.follow_up:
+            blocks.append(Paragraph.of(Span("Try next: ", "bold"), judgement.follow_up))
+        suggestion = judgement.suggested_rating
+        blocks.append(
+            Paragraph.of(
+                Span(f"Suggested rating: {RATING_EMOJI[suggestion]} {suggestion.label}", "italic"),
+                " (your call: rate below)",
+            )
+        )
+        if judgement.grader == "lexical":
+            blocks.append(
+                Paragraph.of(
+                    Span(
+                        "Checked offline for coverage of the key points, not for correctness: "
+                        "compare your wording with the model answer.",
+                        "italic",
+                    )
+                )
+            )
+        return tuple(blocks)
 
     # --- info ----------------------------------------------------------------------------------
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Hashable
 from datetime import datetime, timedelta
 
-from bot.core.model import Identity
 from bot.core.ports import Clock
 
 
 class Throttle:
-    """At most `limit` actions per `window` for each identity (a sliding window, in memory).
+    """At most `limit` actions per `window` for each identity (or other key) (a sliding window, in memory).
 
     `check` says whether the action may go ahead and whether this is the first refusal of the
     current burst (so the learner is told to slow down once, not once per flooded message).
@@ -20,11 +20,11 @@ class Throttle:
         self.clock = clock
         self.limit = limit
         self.window = window
-        self._events: dict[Identity, deque[datetime]] = {}
-        self._warned: dict[Identity, datetime] = {}
+        self._events: dict[Hashable, deque[datetime]] = {}
+        self._warned: dict[Hashable, datetime] = {}
         self._checks = 0
 
-    def check(self, identity: Identity) -> tuple[bool, bool]:
+    def check(self, identity: Hashable) -> tuple[bool, bool]:
         """(allowed, first refusal of this burst)."""
         now = self.clock.now()
         self._checks += 1

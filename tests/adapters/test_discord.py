@@ -327,6 +327,25 @@ async def test_the_type_answer_modal_is_graded_against_key_points(
     assert nothing_open.type == 4 and "No question is open" in (nothing_open.data or {}).get("content", "")
 
 
+@pytest.mark.parametrize("text", ["hello", "7", "idk"])
+async def test_a_non_answer_in_the_modal_leaves_the_question_open_and_stores_nothing(
+    discord_fake: FakeDiscord, discord_bot: DiscordBot, sqlite: SqliteStore, text: str
+) -> None:
+    payload, _ = await slash(discord_fake, "question")
+    question = original(discord_fake, payload)
+    submit = discord_fake.modal_submit_interaction(
+        ANSWER_MODAL_ID, {"answer": text}, message=int(question["id"]), user_id=ANN, guild_id=DISCORD_GUILD
+    )
+    await discord_fake.send_interaction(submit)
+    await discord_fake.wait_for_callback(submit)
+    reply = original(discord_fake, submit)
+    assert "I didn't take" in text_of(reply) and "Model answer" not in text_of(reply)
+    assert "Show answer" in buttons(reply) and "Skip" in buttons(reply)
+    assert await review_count(sqlite) == 0
+    _, shown = await press(discord_fake, question, "Show answer")  # the question is still open
+    assert "Model answer" in text_of(discord_fake.messages[int(question["id"])])
+
+
 async def test_someone_elses_buttons_answer_with_an_ephemeral_notice(
     discord_fake: FakeDiscord, discord_bot: DiscordBot
 ) -> None:

@@ -134,6 +134,21 @@ async def test_a_typed_answer_is_graded_against_key_points(fake: FakeTelegram, t
     assert list(buttons(reply)) == ["Again", "Hard", "Good", "Easy"]
 
 
+@pytest.mark.parametrize("text", ["hello", "7", "\x1b[A"])
+async def test_a_non_answer_leaves_the_question_open_and_stores_nothing(
+    fake: FakeTelegram, telegram: TelegramBot, sqlite: SqliteStore, text: str
+) -> None:
+    ann = fake.make_user(ANN, "Ann")
+    await say(fake, telegram, "/question", ann)
+    await say(fake, telegram, text, ann)
+    reply = last_bot_message(fake, ANN)
+    assert "I didn't take" in (reply.text or "") and "Model answer" not in (reply.text or "")
+    assert list(buttons(reply)) == ["Show answer", "Multiple choice", "Skip"]
+    assert await review_count(sqlite) == 0 and all_calls_ok(fake)
+    await press(fake, telegram, reply, "Show answer", ann)  # the question is still open
+    assert "Model answer" in (last_bot_message(fake, ANN).text or "")
+
+
 async def test_text_without_an_open_question_gets_a_hint(fake: FakeTelegram, telegram: TelegramBot) -> None:
     ann = fake.make_user(ANN, "Ann")
     await say(fake, telegram, "hello?", ann)

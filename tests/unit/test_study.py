@@ -389,3 +389,41 @@ async def test_one_learner_across_two_chats_keeps_one_schedule(commands: Command
     assert "Question for Ann" in reply.plain_text()
     assert store.attempts[attempt_id(reply)].card_id not in {cid for (_, cid) in store.states}
     assert len(store.learners) == 1
+
+
+@pytest.mark.parametrize("text", ["hello", "7", "idk", "\x1b[A", "ok", "z"])
+async def test_a_non_answer_keeps_the_question_open_stores_nothing_and_shows_its_buttons_again(
+    commands: Commands, store: MemoryStore, text: str
+) -> None:
+    question = await ask(commands)
+    reply = await commands.text(caller(), text)
+    assert reply is not None
+    assert "I didn't take" in reply.plain_text() and "The question is still open" in reply.plain_text()
+    assert "Model answer" not in reply.plain_text()
+    assert labels(reply) == labels(question)
+    assert store.attempts[attempt_id(question)].status is AttemptStatus.OPEN and store.reviews == []
+    graded = await commands.text(caller(), "You apply the chain rule to get each gradient of the loss.")
+    assert graded is not None and "You covered 2 of 3 key points" in graded.plain_text()
+
+
+async def test_a_stray_letter_during_multiple_choice_lists_the_options_and_keeps_them(
+    commands: Commands, store: MemoryStore
+) -> None:
+    question = await ask(commands)
+    choice = await commands.press(caller(), button(question, "Multiple choice"))
+    reply = await commands.text(caller(), "E")
+    assert reply is not None and "not one of the options (A, B, C, D)" in reply.plain_text()
+    assert labels(reply) == labels(choice)
+    assert store.attempts[attempt_id(question)].status is AttemptStatus.CHOICE and store.reviews == []
+
+
+async def test_the_verdict_suggests_a_rating_and_a_follow_up_and_says_what_the_offline_check_is(
+    commands: Commands,
+) -> None:
+    await ask(commands)
+    reply = await commands.text(caller(), "You apply the chain rule to get each gradient of the loss.")
+    assert reply is not None
+    text = reply.plain_text()
+    assert "Suggested rating: 🙂 Good" in text
+    assert "Try next: A follow-up?" in text
+    assert "not for correctness" in text
