@@ -342,7 +342,7 @@ async def test_a_non_answer_in_the_modal_leaves_the_question_open_and_stores_not
     assert "I didn't take" in text_of(reply) and "Model answer" not in text_of(reply)
     assert "Show answer" in buttons(reply) and "Skip" in buttons(reply)
     assert await review_count(sqlite) == 0
-    _, shown = await press(discord_fake, question, "Show answer")  # the question is still open
+    await press(discord_fake, question, "Show answer")  # the question is still open
     assert "Model answer" in text_of(discord_fake.messages[int(question["id"])])
 
 
