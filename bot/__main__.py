@@ -51,6 +51,79 @@ def _ops(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _grade(card_id: str, as_json: bool) -> int:
+    """`studybot grade CARD_ID [--json]`: judge an answer read from stdin, as the bot would."""
+    import asyncio
+    import difflib
+    import json
+
+    from bot.bootstrap import ConfigError, build_grader, load_bank, load_settings
+    from bot.core.grading import Judgement, LexicalGrader
+    from bot.core.llm_grading import ModelGrader
+    from bot.core.ports import SystemClock
+
+    try:
+        settings = load_settings()
+        bank = load_bank(settings.content_path)
+    except ConfigError as exc:
+        print(f"studybot: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    card = bank.card(card_id)
+    if card is None:
+        close = difflib.get_close_matches(card_id, [c.id for c in bank.cards], n=3, cutoff=0.4)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; list the ids with `studybot content check`"
+        print(f"studybot grade: no card {card_id!r}{hint}", file=sys.stderr)
+        return EXIT_CONFIG
+    answer = sys.stdin.read()
+    if not answer.strip():
+        print("studybot grade: no answer on stdin (pipe one in: echo 'my answer' | studybot grade ID)", file=sys.stderr)
+        return EXIT_CONFIG
+    offline = LexicalGrader(bank.cards, bank.glossary)
+    refused = offline.non_answer(card, answer)
+    if refused is not None:
+        judgement = Judgement(card.id, "lexical", card.key_points, ())
+    else:
+        grader = build_grader(settings, bank, SystemClock())
+
+        async def judge() -> Judgement:
+            try:
+                return await grader.judge(card, answer)
+            finally:
+                if isinstance(grader, ModelGrader):
+                    await grader.close()
+
+        judgement = asyncio.run(judge())
+    if as_json:
+        data = judgement.as_dict()
+        data["non_answer"] = refused
+        print(json.dumps(data, ensure_ascii=False))
+        return EXIT_OK
+    print(f"card: {card.id} ({card.question})")
+    if refused is not None:
+        print(f"not taken as an answer: {refused}; the bot would leave the question open")
+        return EXIT_OK
+    print(f"grader: {judgement.grader}")
+    print(
+        f"score: {judgement.score:.2f} ({len(judgement.covered)} of {len(card.key_points)} key points)"
+        f" · suggested rating: {judgement.suggested_rating.label}"
+    )
+    if judgement.off_topic:
+        print("off topic: the answer shares too little of this card's vocabulary, so it earns nothing")
+    for n, point in enumerate(card.key_points):
+        mark = "✓" if n in judgement.covered else "✗"
+        accepts = f"  (also accepts: {'; '.join(point.accept)})" if point.accept else ""
+        print(f"  {mark} [{n}] {point.text}{accepts}")
+    for index, quote in judgement.evidence:
+        print(f"  evidence for [{index}]: “{quote}”")
+    for misconception in judgement.misconceptions:
+        print(f"misconception: {misconception}")
+    if judgement.feedback:
+        print(f"feedback: {judgement.feedback}")
+    if judgement.follow_up:
+        print(f"follow-up: {judgement.follow_up}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="studybot",
@@ -66,6 +139,15 @@ def build_parser() -> argparse.ArgumentParser:
     content_sub = content.add_subparsers(dest="content_command", metavar="SUBCOMMAND", required=True)
     check = content_sub.add_parser("check", help="validate decks and print a summary (exit 1 on errors)")
     check.add_argument("path", nargs="?", type=Path, help="a deck file or folder (default: the configured content)")
+    grade = sub.add_parser(
+        "grade",
+        help="grade an answer read from stdin against a card's key points, as the bot would",
+        description="Reads an answer on stdin and prints each key point covered or not, the score and the grader "
+        "that decided (the model grader when STUDYBOT_LLM_URL is set, else the offline one). Exit 2 for an "
+        "unknown card id or an empty answer.",
+    )
+    grade.add_argument("card_id", metavar="CARD_ID", help="the card's id, e.g. backpropagation-algorithm")
+    grade.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     return parser
 
 
@@ -73,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "content":
         return _content_check(args.path)
+    if args.command == "grade":
+        return _grade(args.card_id, args.json)
     if args.command in ("health", "backup"):
         return _ops(args)
     from bot.bootstrap import run_command

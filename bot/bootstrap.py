@@ -17,7 +17,9 @@ from bot.core.bank import DeckError, QuestionBank
 from bot.core.commands import Commands
 from bot.core.competition import CompetitionService
 from bot.core.daily import DailyService
-from bot.core.ports import Clock, Notifier, SystemClock
+from bot.core.grading import LexicalGrader
+from bot.core.llm_grading import ModelGrader
+from bot.core.ports import ChatModel, Clock, Grader, Notifier, SystemClock
 from bot.core.privacy import PrivacyService
 from bot.core.study import StudyService
 from bot.logs import setup_logging
@@ -46,6 +48,8 @@ class App:
     notifiers: dict[str, Notifier]
 
     async def close(self) -> None:
+        if isinstance(self.study.grader, ModelGrader):
+            await self.study.grader.close()
         await self.store.close()
 
 
@@ -56,7 +60,7 @@ def load_settings() -> Settings:
         first = exc.errors()[0]
         name = str(first["loc"][0]) if first.get("loc") else "setting"
         message = str(first["msg"]).removeprefix("Value error, ")
-        raise ConfigError(f"{name}: {message}") from None
+        raise ConfigError(f"{name}: {message}" if first.get("loc") else message) from None
 
 
 def load_bank(path: Path) -> QuestionBank:
@@ -67,7 +71,25 @@ def load_bank(path: Path) -> QuestionBank:
         raise ConfigError(f"STUDYBOT_CONTENT: invalid deck: {exc.problems[0]}{more}") from None
 
 
-async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
+def build_grader(
+    settings: Settings, bank: QuestionBank, clock: Clock, *, chat_model: ChatModel | None = None
+) -> Grader:
+    """The offline grader, or the model grader in front of it when STUDYBOT_LLM_URL is set."""
+    offline = LexicalGrader(bank.cards, bank.glossary)
+    if chat_model is None and settings.llm_enabled:
+        from bot.adapters.llm import OpenAIChatModel
+
+        assert settings.llm_url is not None and settings.llm_model is not None
+        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key is not None else None
+        chat_model = OpenAIChatModel(settings.llm_url, settings.llm_model, api_key=key, timeout=settings.llm_timeout)
+    if chat_model is None:
+        return offline
+    return ModelGrader(chat_model, offline, clock, calls_per_hour=settings.llm_calls_per_hour)
+
+
+async def build_app(
+    settings: Settings, *, clock: Clock | None = None, chat_model: ChatModel | None = None
+) -> App:
     """Everything the bot needs, wired; the database is opened and migrated."""
     bank = load_bank(settings.content_path)
     store = SqliteStore(settings.db_path)
@@ -83,6 +105,7 @@ async def build_app(settings: Settings, *, clock: Clock | None = None) -> App:
         the_clock,
         default_timezone=settings.default_timezone,
         default_new_per_day=settings.new_per_day,
+        grader=build_grader(settings, bank, the_clock, chat_model=chat_model),
     )
     commands = Commands(study)
     notifiers: dict[str, Notifier] = {}
@@ -185,9 +208,9 @@ def run_command(command: str) -> int:
     """Run `studybot run` or `studybot chat`; configuration mistakes exit 2 with one line."""
     try:
         settings = load_settings()
-        secrets = [t.get_secret_value() for t in (settings.telegram_token, settings.discord_token) if t is not None]
-        quiet = command == "chat" or not secrets
-        setup_logging("WARNING" if quiet else settings.log_level, settings.log_format, secrets)
+        tokens = [t for t in (settings.telegram_token, settings.discord_token) if t is not None]
+        quiet = command == "chat" or not tokens
+        setup_logging("WARNING" if quiet else settings.log_level, settings.log_format, settings.secrets())
         if command == "chat" or (settings.telegram_token is None and settings.discord_token is None):
             if command == "run" and sys.stdin.isatty():
                 print("No TELEGRAM_TOKEN or DISCORD_TOKEN set: starting the terminal chat.")

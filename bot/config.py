@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _SHIPPED_CONTENT = Path(__file__).resolve().parent.parent / "content"
@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     content_path: Path = Field(default_factory=default_content_path, alias="STUDYBOT_CONTENT")
     default_timezone: str = Field(default="UTC", alias="STUDYBOT_TIMEZONE")
     new_per_day: int = Field(default=10, ge=0, le=200, alias="STUDYBOT_NEW_PER_DAY")
+    llm_url: str | None = Field(default=None, alias="STUDYBOT_LLM_URL")
+    llm_model: str | None = Field(default=None, alias="STUDYBOT_LLM_MODEL")
+    llm_api_key: SecretStr | None = Field(default=None, alias="STUDYBOT_LLM_API_KEY")
+    llm_timeout: float = Field(default=10.0, gt=0, le=120, alias="STUDYBOT_LLM_TIMEOUT")
+    llm_calls_per_hour: int = Field(default=30, ge=0, le=10_000, alias="STUDYBOT_LLM_CALLS_PER_HOUR")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", alias="LOG_LEVEL")
     log_format: Literal["text", "json"] = Field(default="text", alias="LOG_FORMAT")
 
@@ -44,7 +49,15 @@ class Settings(BaseSettings):
             return None
         return value
 
-    @field_validator("discord_guild_id", "discord_api_url", "discord_gateway_url", mode="before")
+    @field_validator(
+        "discord_guild_id",
+        "discord_api_url",
+        "discord_gateway_url",
+        "llm_url",
+        "llm_model",
+        "llm_api_key",
+        mode="before",
+    )
     @classmethod
     def _blank_optional(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
@@ -76,9 +89,26 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)") from exc
         return value
 
-    @field_validator("telegram_api_url", "discord_api_url", "discord_gateway_url")
+    @field_validator("telegram_api_url", "discord_api_url", "discord_gateway_url", "llm_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^(https?|wss?)://", value):
             raise ValueError(f"{value!r} is not an http(s)/ws(s) URL")
         return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _llm_needs_a_model(self) -> Settings:
+        if self.llm_url is not None and not self.llm_model:
+            raise ValueError("STUDYBOT_LLM_URL is set but STUDYBOT_LLM_MODEL is not (the model's name, e.g. llama3.1)")
+        if self.llm_model and self.llm_url is None:
+            raise ValueError("STUDYBOT_LLM_MODEL is set but STUDYBOT_LLM_URL is not (e.g. https://api.openai.com/v1)")
+        return self
+
+    @property
+    def llm_enabled(self) -> bool:
+        return self.llm_url is not None and bool(self.llm_model)
+
+    def secrets(self) -> list[str]:
+        """Every secret value set, for the log redactor."""
+        tokens = (self.telegram_token, self.discord_token, self.llm_api_key)
+        return [t.get_secret_value() for t in tokens if t is not None and t.get_secret_value()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -90,3 +91,39 @@ def test_content_check_summarises_the_shipped_bank(tmp_path: Path) -> None:
     result = run_bot(tmp_path, "", "content", "check")
     assert result.returncode == 0, result.stderr
     assert "source article questions covered: 30/30" in result.stdout
+
+
+def test_a_non_answer_in_the_terminal_leaves_the_question_open_and_stores_nothing(tmp_path: Path) -> None:
+    result = run_bot(tmp_path, "/question\nhello\n7\n\x1b[A\n", "chat")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("I didn't take") == 3 and "Model answer" not in result.stdout
+    assert result.stdout.count("[1] Show answer") == 4
+    con = sqlite3.connect(tmp_path / "data" / "studybot.db")
+    assert con.execute("SELECT COUNT(*) FROM reviews").fetchone() == (0,)
+    assert con.execute("SELECT status FROM attempts").fetchall() == [("open",)]
+    con.close()
+    shown = run_bot(tmp_path, "1\n", "chat")  # a new session: no buttons listed yet, so "1" is text
+    assert "I didn't take" in shown.stdout
+
+
+def test_studybot_grade_prints_each_key_point_and_the_grader(tmp_path: Path) -> None:
+    answer = "ReLU is max(0,x) but units can die and never activate again; sigmoid saturates so gradients vanish.\n"
+    plain = run_bot(tmp_path, answer, "grade", "activation-functions-overview")
+    assert plain.returncode == 0, plain.stderr
+    assert "grader: lexical" in plain.stdout and "✓ [2] sigmoid saturates" in plain.stdout
+    assert "✗ [4] GELU or SiLU" in plain.stdout
+
+    as_json = run_bot(tmp_path, answer, "grade", "activation-functions-overview", "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    data = json.loads(as_json.stdout)
+    assert data["card"] == "activation-functions-overview" and data["grader"] == "lexical"
+    assert 2 in data["covered"] and data["key_points"][2] == {"text": "sigmoid saturates", "covered": True}
+    assert 0.0 <= data["score"] <= 1.0 and data["score"] == round(len(data["covered"]) / 6, 4)
+
+
+def test_studybot_grade_refuses_an_unknown_card_and_an_empty_answer(tmp_path: Path) -> None:
+    unknown = run_bot(tmp_path, "some answer\n", "grade", "activation-function")
+    assert unknown.returncode == 2 and unknown.stdout == ""
+    assert unknown.stderr.count("\n") == 1 and "activation-functions-overview" in unknown.stderr
+    empty = run_bot(tmp_path, "", "grade", "softmax-function")
+    assert empty.returncode == 2 and "no answer on stdin" in empty.stderr
