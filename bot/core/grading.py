@@ -306,13 +306,13 @@ class LexicalGrader:
         known = {term for term in answer_terms if term in self._idf}
         if not known:
             return False
-        hits: Counter[str] = Counter()
+        hits: dict[str, float] = {}
         total = 0.0
         for term in known:
             w = self.weight(term)
             total += w
             for card_id in self._postings.get(term, ()):
-                hits[card_id] += w
+                hits[card_id] = hits.get(card_id, 0.0) + w
         own = hits.get(card.id, 0.0) / total
         best = max(hits.values(), default=0.0) / total
         return own < TOPIC_FLOOR or own < TOPIC_RATIO * best
