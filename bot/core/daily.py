@@ -120,6 +120,9 @@ class DailyService:
         except ZoneError as exc:
             return _say(f"{exc}. {USAGE}")
         now = self.clock.now()
+        next_at = next_occurrence(at, zone, now)
+        if current is not None and await self.store.day_claimed(current.id, local_day_of(next_at, zone)):
+            next_at = next_occurrence(at, zone, next_at)  # that day's push went out already: the next day
         subscription = Subscription(
             id=current.id if current else 0,
             chat_key=caller.chat.key,
@@ -129,7 +132,7 @@ class DailyService:
             learner_id=None if caller.chat.is_group else learner.id,
             local_time=at.strftime("%H:%M"),
             timezone=zone,
-            next_push_at=next_occurrence(at, zone, now),
+            next_push_at=next_at,
             paused_reason=None,
             created_at=now,
         )

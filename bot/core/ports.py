@@ -209,6 +209,10 @@ class DailyStore(Protocol):
 
     async def claim_due(self, now: datetime, claimer: str, limit: int, advance: Advance) -> list[Claim]: ...
 
+    async def day_claimed(self, subscription_id: int, local_day: str) -> bool:
+        """Whether the subscription already has a delivery for that local day (so none more that day)."""
+        ...
+
     async def open_claims(self, now: datetime, claimer: str, limit: int) -> list[Claim]:
         """Deliveries to (re)try now: those waiting for a retry, and those claimed by a process
         that is gone (its claimer id differs) without being finished."""

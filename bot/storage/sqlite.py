@@ -642,6 +642,12 @@ class SqliteStore:
                     claims.append(Claim(cur2.lastrowid, sub, local_day, 0))
         return claims
 
+    async def day_claimed(self, subscription_id: int, local_day: str) -> bool:
+        rows = await self._all(
+            "SELECT 1 FROM deliveries WHERE subscription_id = ? AND local_day = ?", (subscription_id, local_day)
+        )
+        return bool(rows)
+
     async def open_claims(self, now: datetime, claimer: str, limit: int) -> list[Claim]:
         rows = await self._all(
             "SELECT d.id AS delivery_id, d.local_day, d.attempts, s.* FROM deliveries d "

@@ -109,3 +109,18 @@ async def test_moving_the_daily_late_on_the_day_clocks_fall_back_pushes_the_next
     await move_at(world, "2026-11-01T05:00:00", "23:30")  # 23:30 EST is 04:30 UTC on the 2nd, still the 1st locally
     assert await pushes_between(world, "2026-11-01T05:00:00", "2026-11-03T04:00:00") == []
     assert await tick_at(world, "2026-11-03T04:30:00") == ["1"]  # 23:30 EST on the 2nd
+
+
+async def test_moving_the_daily_later_on_a_day_already_pushed_says_the_next_one_comes_tomorrow(world: World) -> None:
+    await subscribe(world, ANN, "08:00 UTC")
+    assert await tick_at(world, "2026-01-10T08:00:00") == ["1"]  # Saturday's push
+    reply = await move_at(world, "2026-01-10T09:00:00", "20:00")
+    assert "Next one: Sun 11 Jan at 20:00, in 1 d" in reply, reply
+    assert "Next one: Sun 11 Jan at 20:00" in await subscribe(world, ANN, "")
+
+
+async def test_moving_the_daily_later_before_todays_push_says_the_next_one_comes_today(world: World) -> None:
+    await subscribe(world, ANN, "08:00 UTC")
+    reply = await move_at(world, "2026-01-10T06:00:00", "20:00")
+    assert "Next one: Sat 10 Jan at 20:00, in 14 h" in reply, reply
+    assert await pushes_between(world, "2026-01-10T06:00:00", "2026-01-10T23:30:00") == ["2026-01-10T20:00"]
