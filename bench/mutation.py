@@ -7,6 +7,10 @@ prints one JSON line per module:
 `python -m bench.mutation bot/core/actions.py` runs one module (the CI smoke check; exit 1 when a
 module misses the target).
 
+It runs on a fresh copy of the committed tree (HEAD, in a temporary directory), so uncommitted work
+in progress in the working tree neither breaks the run nor colours its score; `--working-tree` runs
+on the working tree as it is instead (its mutants/ directory is then left for `mutmut results`).
+
 Mutants that survive because they cannot change behaviour are listed with a one-line reason in
 bench/mutation_equivalent.txt; they count as "equivalent", not "survived".
 """
@@ -14,9 +18,13 @@ bench/mutation_equivalent.txt; they count as "equivalent", not "survived".
 from __future__ import annotations
 
 import ast
+import io
 import json
+import shutil
 import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -24,9 +32,8 @@ from pathlib import Path
 from bench.common import ROOT, Context, Result
 
 MODULES = ("bot/core/study.py", "bot/core/daily.py", "bot/core/competition.py", "bot/storage/sqlite.py")
-# Being rewritten in another change, so left out of mutation runs for now (grading.py is excluded in
-# pyproject.toml; study.py's free-text answer is excluded here, by function).
-SKIPPED_FUNCTIONS = {"bot/core/study.py": frozenset({"xǁStudyServiceǁanswer_text"})}
+# Functions left out of a module's mutation run, by mutmut key (none at present).
+SKIPPED_FUNCTIONS: dict[str, frozenset[str]] = {}
 EQUIVALENT_FILE = ROOT / "bench" / "mutation_equivalent.txt"
 TARGET = 0.85
 # mutmut's exit codes per mutant (mutmut.stats.status_by_exit_code): 1 and 3 mean a test failed
@@ -34,9 +41,9 @@ KILLED_CODES = frozenset({1, 3})
 SURVIVED_CODES = frozenset({0})
 
 
-def function_keys(path: str) -> list[str]:
+def function_keys(path: str, root: Path = ROOT) -> list[str]:
     """mutmut's key for every function and method of a module: x_name, or xǁClassǁname."""
-    tree = ast.parse((ROOT / path).read_text(encoding="utf-8"))
+    tree = ast.parse((root / path).read_text(encoding="utf-8"))
     keys = []
     for node in tree.body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
@@ -50,11 +57,11 @@ def function_keys(path: str) -> list[str]:
     return keys
 
 
-def mutant_globs(path: str) -> list[str]:
+def mutant_globs(path: str, root: Path = ROOT) -> list[str]:
     """The mutmut name patterns selecting a module's mutants, minus its skipped functions."""
     module = path.removesuffix(".py").replace("/", ".")
     skipped = SKIPPED_FUNCTIONS.get(path, frozenset())
-    return [f"{module}.{key}__mutmut_*" for key in function_keys(path) if key not in skipped]
+    return [f"{module}.{key}__mutmut_*" for key in function_keys(path, root) if key not in skipped]
 
 
 def equivalents() -> dict[str, str]:
@@ -68,9 +75,9 @@ def equivalents() -> dict[str, str]:
     return found
 
 
-def outcomes(path: str) -> dict[str, int | None]:
+def outcomes(path: str, root: Path = ROOT) -> dict[str, int | None]:
     """mutant name -> mutmut's exit code, for the module's mutants that were selected."""
-    meta = ROOT / "mutants" / f"{path}.meta"
+    meta = root / "mutants" / f"{path}.meta"
     codes: dict[str, int | None] = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
     module = path.removesuffix(".py").replace("/", ".")
     skipped = SKIPPED_FUNCTIONS.get(path, frozenset())
@@ -81,8 +88,8 @@ def outcomes(path: str) -> dict[str, int | None]:
     }
 
 
-def summarise(path: str, equivalent: dict[str, str], seconds: float) -> Result:
-    codes = outcomes(path)
+def summarise(path: str, equivalent: dict[str, str], seconds: float, root: Path = ROOT) -> Result:
+    codes = outcomes(path, root)
     killed = sum(1 for code in codes.values() if code in KILLED_CODES)
     survivors = sorted(name for name, code in codes.items() if code in SURVIVED_CODES)
     listed = [name for name in survivors if name in equivalent]
@@ -107,36 +114,51 @@ def summarise(path: str, equivalent: dict[str, str], seconds: float) -> Result:
     }
 
 
-def run_mutmut(paths: list[str], log: Context | None = None) -> float:
-    """Run mutmut over the modules' mutants (from the repository root); returns the seconds it took."""
-    globs = [glob for path in paths for glob in mutant_globs(path)]
+def snapshot() -> Path:
+    """A fresh copy of the committed tree (git archive HEAD) in a temporary directory."""
+    root = Path(tempfile.gettempdir()) / "studybot-mutation"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir()
+    archive = subprocess.run(["git", "archive", "HEAD"], cwd=ROOT, capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(root, filter="data")
+    return root
+
+
+def run_mutmut(paths: list[str], root: Path, log: Context | None = None) -> float:
+    """Run mutmut over the modules' mutants in `root`; returns the seconds it took."""
+    globs = [glob for path in paths for glob in mutant_globs(path, root)]
     started = time.perf_counter()
     if log:
-        log.log(f"mutmut: {len(globs)} functions in {', '.join(paths)}")
+        log.log(f"mutmut: {len(globs)} functions in {', '.join(paths)} ({root})")
     done = subprocess.run(
-        [sys.executable, "-m", "mutmut", "run", *globs], cwd=ROOT, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "mutmut", "run", *globs], cwd=root, capture_output=True, text=True, check=False
     )
     if done.returncode != 0:
         raise RuntimeError(f"mutmut failed ({done.returncode}): {(done.stdout + done.stderr)[-2000:]}")
     return time.perf_counter() - started
 
 
-async def run(ctx: Context) -> list[Result]:
-    seconds = run_mutmut(list(MODULES), ctx)
+def measure(paths: list[str], working_tree: bool = False, log: Context | None = None) -> list[Result]:
+    root = ROOT if working_tree else snapshot()
+    seconds = run_mutmut(paths, root, log)
     equivalent = equivalents()
-    return [summarise(path, equivalent, seconds) for path in MODULES]
+    return [summarise(path, equivalent, seconds, root) for path in paths]
+
+
+async def run(ctx: Context) -> list[Result]:
+    return measure(list(MODULES), log=ctx)
 
 
 def main(argv: list[str]) -> int:
-    """`python -m bench.mutation MODULE...`: run and report the given modules only."""
-    paths = argv or list(MODULES)
-    seconds = run_mutmut(paths)
-    equivalent = equivalents()
-    lines = [summarise(path, equivalent, seconds) for path in paths]
+    """`python -m bench.mutation [--working-tree] MODULE...`: run and report the given modules only."""
+    working_tree = "--working-tree" in argv
+    paths = [str(Path(arg)) for arg in argv if arg != "--working-tree"] or list(MODULES)
+    lines = measure(paths, working_tree)
     for line in lines:
         print(json.dumps(line, ensure_ascii=False), flush=True)
     return 0 if all(line["target_met"] for line in lines) else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main([str(Path(arg)) for arg in sys.argv[1:]]))
+    sys.exit(main(sys.argv[1:]))
