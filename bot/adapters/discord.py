@@ -597,8 +597,8 @@ class _StudyClient(discord.Client):
 class DiscordBot:
     """The StudyBot Discord front end on one discord.py Client.
 
-    In a server, answers are ephemeral unless the command is about the group (`group_only` or
-    `admin_aware` specs, such as /quiz, /leaderboard or a group's /daily): personal practice stays
+    In a server, answers are ephemeral unless the command's audience is the whole chat (the core's
+    CommandSpec.audience: /quiz, /stopquiz, /leaderboard, a group's /daily): personal practice stays
     between the learner and the bot. `Reply.private` always means ephemeral. In DMs, plain messages.
     """
 
@@ -749,7 +749,7 @@ class DiscordBot:
                 interaction,
                 f"/{spec.name}",
                 lambda caller: self.commands.run(caller, spec.name, args),
-                personal=not (spec.group_only or spec.admin_aware),
+                personal=spec.audience == "personal",
             )
 
         # discord.py reads a command's options from its callback's signature; build that signature.

@@ -50,6 +50,9 @@ class CommandSpec:
     private_only: bool = False
     options: tuple[OptionSpec, ...] = ()
     admin_aware: bool = False  # the adapter must fill Caller.is_chat_admin in groups
+    # Who a reply in a group is for: "personal" (the caller's own practice; Discord answers ephemerally)
+    # or "chat" (everyone in it: a quiz, a leaderboard, a group's daily question).
+    audience: Literal["personal", "chat"] = "personal"
 
 
 NoticeProvider = Callable[[Caller], Awaitable[str | None]]
@@ -107,6 +110,7 @@ class Commands:
                     OptionSpec("zone", "Time zone, e.g. Europe/Berlin, Berlin or UTC+5:30", autocomplete="zone"),
                 ),
                 admin_aware=True,
+                audience="chat",
             ),
             daily.command,
         )
@@ -124,11 +128,18 @@ class Commands:
                     OptionSpec("topic", "Only this topic", autocomplete="topic"),
                     OptionSpec("seconds", "Seconds per question (10-120)", kind="integer", min_value=10, max_value=120),
                 ),
+                audience="chat",
             ),
             competition.start,
         )
         self.register(
-            CommandSpec("stopquiz", "/stopquiz", "End the running quiz (its starter or an admin)", admin_aware=True),
+            CommandSpec(
+                "stopquiz",
+                "/stopquiz",
+                "End the running quiz (its starter or an admin)",
+                admin_aware=True,
+                audience="chat",
+            ),
             competition.stop,
         )
         self.register(
@@ -137,6 +148,7 @@ class Commands:
                 "/leaderboard [week|all]",
                 "This chat's quiz leaderboard: this week or all time",
                 options=(OptionSpec("period", "week or all", choices=("week", "all")),),
+                audience="chat",
             ),
             competition.leaderboard,
         )
