@@ -282,3 +282,23 @@ async def test_the_first_daily_push_invites_a_streak(world: World) -> None:
     await subscribe(world, person(1), "08:00 UTC")
     await tick_at(world, "2026-01-10T08:00:00")
     assert world.notifier.sent[-1][1].plain_text().startswith("☀️ Your daily question · start a streak today!\n")
+
+
+async def test_a_push_given_up_for_the_day_is_not_tried_again_after_a_restart(world: World) -> None:
+    assert isinstance(world.notifier, ByChat)
+    world.notifier.outcomes = {"1": [SendResult(Delivery.FAILED, detail="502 Bad Gateway")] * 2}
+    await subscribe(world, person(1), "08:00 UTC")
+    assert await tick_at(world, "2026-01-10T08:00:00") == []
+    assert await tick_at(world, "2026-01-10T08:02:00") == []  # the second and last attempt fails: given up
+    assert await tick_at(world, "2026-01-10T08:03:00", world.restart()) == []
+    assert await tick_at(world, "2026-01-11T08:00:00") == ["1"]
+
+
+async def test_a_learners_export_says_when_they_set_up_the_daily_question(world: World) -> None:
+    ann = person(1)
+    world.clock.set(at("2026-01-10T06:30:00"))
+    await subscribe(world, ann, "08:00 UTC")
+    learner = await world.store.find_learner(ann.identity)
+    assert learner is not None
+    (subscription,) = (await world.store.export_learner(learner.id))["subscriptions"]
+    assert subscription["created_at"] == "2026-01-10T06:30:00+00:00"
