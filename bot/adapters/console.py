@@ -77,7 +77,9 @@ class ConsoleChat:
             if reply.notice:
                 self._print(f"({reply.notice})")
             return
-        self._buttons = [b for row in reply.buttons for b in row]
+        buttons = [b for row in reply.buttons for b in row]
+        if buttons:  # a reply without buttons (/help, /topics) leaves the open question's buttons valid
+            self._buttons = buttons
         self._print(render(reply))
         if reply.attachment is not None:
             name, content = reply.attachment
@@ -133,6 +135,9 @@ class ConsoleChat:
         if button is not None:
             self._show(await self.commands.press(self.caller, button.action))
             return True
+        if self._buttons and _looks_like_a_key(text):
+            self._print(f"“{text}” is not one of the listed keys. {self._valid_keys()}")
+            return True
         reply = await self.commands.text(self.caller, text)
         if reply is None:
             self._print("No question is open. Send /question to get one, or /help.")
@@ -141,13 +146,23 @@ class ConsoleChat:
         return True
 
     def _button_for(self, text: str) -> Button | None:
+        """The listed button a line picks: its number, its letter, or its label's first word ("good")."""
         if text.isdigit() and 1 <= int(text) <= len(self._buttons):
             return self._buttons[int(text) - 1]
-        if len(text) == 1 and text.isalpha():
-            for button in self._buttons:
-                if button.label.upper() == text.upper():
-                    return button
+        wanted = text.casefold()
+        for button in self._buttons:
+            label = button.label.split(" · ")[0].casefold()
+            if wanted == label or (len(wanted) > 1 and wanted == label.split()[0]):
+                return button
         return None
+
+    def _valid_keys(self) -> str:
+        count = len(self._buttons)
+        letters = [b.label for b in self._buttons if len(b.label) == 1 and b.label.isalpha()]
+        keys = f"1-{count}" if count > 1 else "1"
+        if letters:
+            keys += f" or a letter {'-'.join((letters[0], letters[-1]))}"
+        return f"Type {keys} to choose a button, or write your answer in a sentence."
 
     async def run(self, read_line: Callable[[], str] | None = None) -> int:
         """The read-eval-print loop; returns an exit code."""
@@ -166,6 +181,11 @@ class ConsoleChat:
         if self.interactive:
             self._print("Bye! Your progress is saved.")
         return 0
+
+
+def _looks_like_a_key(text: str) -> bool:
+    """A lone number or letter: meant as a key press, not as an answer."""
+    return text.isdigit() or (len(text) == 1 and text.isalpha())
 
 
 def _user_name() -> str:

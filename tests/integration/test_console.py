@@ -96,8 +96,9 @@ def test_content_check_summarises_the_shipped_bank(tmp_path: Path) -> None:
 def test_a_non_answer_in_the_terminal_leaves_the_question_open_and_stores_nothing(tmp_path: Path) -> None:
     result = run_bot(tmp_path, "/question\nhello\n7\n\x1b[A\n", "chat")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count("I didn't take") == 3 and "Model answer" not in result.stdout
-    assert result.stdout.count("[1] Show answer") == 4
+    assert result.stdout.count("I didn't take") == 2 and "Model answer" not in result.stdout
+    assert "“7” is not one of the listed keys. Type 1-3 to choose a button" in result.stdout
+    assert result.stdout.count("[1] Show answer") == 3
     con = sqlite3.connect(tmp_path / "data" / "studybot.db")
     assert con.execute("SELECT COUNT(*) FROM reviews").fetchone() == (0,)
     assert con.execute("SELECT status FROM attempts").fetchall() == [("open",)]
@@ -127,3 +128,23 @@ def test_studybot_grade_refuses_an_unknown_card_and_an_empty_answer(tmp_path: Pa
     assert unknown.stderr.count("\n") == 1 and "activation-functions-overview" in unknown.stderr
     empty = run_bot(tmp_path, "", "grade", "softmax-function")
     assert empty.returncode == 2 and "no answer on stdin" in empty.stderr
+
+
+def test_the_open_questions_keys_stay_valid_after_other_commands_and_ratings_answer_to_their_names(
+    tmp_path: Path,
+) -> None:
+    result = run_bot(tmp_path, "/question\n1\n/help\n/topics\n0\ngood\n", "chat")
+    assert result.returncode == 0, result.stderr
+    assert "“0” is not one of the listed keys. Type 1-4 to choose a button" in result.stdout
+    assert "Rated Good" in result.stdout and "No question is open" not in result.stdout
+    con = sqlite3.connect(tmp_path / "data" / "studybot.db")
+    assert con.execute("SELECT COUNT(*), MIN(rating) FROM reviews").fetchone() == (1, 3)
+    con.close()
+
+
+def test_a_letter_that_is_not_an_option_lists_the_valid_keys_and_grades_nothing(tmp_path: Path) -> None:
+    result = run_bot(tmp_path, "/question\n2\nE\n/topics\nb\n", "chat")
+    assert result.returncode == 0, result.stderr
+    assert "“E” is not one of the listed keys. Type 1-5 or a letter A-D" in result.stdout
+    assert "key points" not in result.stdout.split("“E”")[1].split("Correct")[0].split("Not quite")[0]
+    assert ("Correct!" in result.stdout) or ("Not quite." in result.stdout)
