@@ -1,0 +1,236 @@
+"""Every study screen as a Discord user sees it: the whole text, its bold and italic, its buttons.
+
+The replies are rendered with the Discord renderer (Markdown: **bold**, *italic*, `code`), so a word
+lost, a style dropped or a button mislabelled shows up here.
+"""
+
+from __future__ import annotations
+
+import random
+
+import fsrs
+import pytest
+
+from bot.adapters.discord import render_block
+from bot.core.commands import Commands
+from bot.core.study import StudyService
+from bot.core.views import Reply
+from tests.conftest import caller, small_bank
+from tests.fakes import FakeClock, MemoryStore
+
+ANSWER_SCREEN = """**Question {card}?**
+
+**Model answer**
+
+The answer to {card}.
+
+• first detail
+• second detail
+
+**Key points**
+
+• chain rule
+• gradient of the loss
+• vanishing gradients
+
+**An interviewer may ask next**
+
+• A follow-up?
+• Another?"""
+
+
+def seen(reply: Reply) -> str:
+    return "\n\n".join(render_block(block) for block in reply.blocks)
+
+
+def buttons(reply: Reply) -> list[list[str]]:
+    return [[b.label for b in row] for row in reply.buttons]
+
+
+def press(reply: Reply, label: str) -> str:
+    return next(b.action for row in reply.buttons for b in row if b.label.startswith(label))
+
+
+@pytest.fixture
+def study() -> StudyService:
+    return StudyService(
+        MemoryStore(), small_bank(), FakeClock(), scheduler=fsrs.Scheduler(enable_fuzzing=False), rng=random.Random(7)
+    )
+
+
+@pytest.fixture
+def commands(study: StudyService) -> Commands:
+    return Commands(study)
+
+
+async def test_a_new_question_shows_topic_level_and_newness_the_question_and_how_to_answer(commands: Commands) -> None:
+    question = await commands.run(caller(), "question", "")
+    assert seen(question) == (
+        "**Basics · warm-up · new**\n\n"
+        "**Question basics-0?**\n\n"
+        "*Answer in your own words (just type it), or pick a button.*"
+    )
+    assert buttons(question) == [["Show answer", "Multiple choice"], ["Skip"]]
+    assert not question.edit
+
+
+async def test_a_question_in_a_group_names_who_asked_and_asks_for_a_reply(commands: Commands) -> None:
+    question = await commands.run(caller("2", "Bo", chat="-5", group=True), "question", "stories")
+    assert seen(question) == (
+        "Question for **Bo**:\n\n"
+        "**Stories · core · behavioural · new**\n\n"
+        "**Question story-1?**\n\n"
+        "*Answer in your own words (reply to this message), or pick a button.*"
+    )
+    assert buttons(question) == [["Show answer"], ["Skip"]]  # a behavioural card has no multiple choice
+
+
+async def test_show_answer_gives_the_model_answer_key_points_follow_ups_and_rating_buttons(commands: Commands) -> None:
+    question = await commands.run(caller(), "question", "")
+    revealed = await commands.press(caller(), press(question, "Show answer"))
+    assert seen(revealed) == ANSWER_SCREEN.format(card="basics-0") + "\n\n*How well did you know it?*"
+    assert buttons(revealed) == [["Again · 1 min", "Hard · 6 min"], ["Good · 10 min", "Easy · 8 d"]]
+    assert revealed.edit
+
+
+async def test_rating_confirms_the_rating_and_the_next_review(commands: Commands) -> None:
+    question = await commands.run(caller(), "question", "")
+    revealed = await commands.press(caller(), press(question, "Show answer"))
+    rated = await commands.press(caller(), press(revealed, "Good"))
+    assert seen(rated) == ANSWER_SCREEN.format(card="basics-0") + "\n\n**🙂 Rated Good** · next review in 10 min."
+    assert buttons(rated) == [["Next question ▶"]]
+    assert rated.notice == "Saved: Good" and rated.edit
+
+
+async def test_multiple_choice_shows_lettered_options_and_a_wrong_pick_names_the_right_one(commands: Commands) -> None:
+    question = await commands.run(caller(), "question", "optim")
+    choice = await commands.press(caller(), press(question, "Multiple choice"))
+    assert seen(choice) == (
+        "**Pick the right one for optim-3**\n\n"
+        "• **A)** Wrong three\n• **B)** Wrong one\n• **C)** Right\n• **D)** Wrong two"
+    )
+    assert buttons(choice) == [["A", "B", "C", "D"], ["Show answer instead"]]
+    wrong = await commands.press(caller(), press(choice, "A"))
+    assert seen(wrong) == (
+        "**Pick the right one for optim-3**\n\n"
+        "**❌ Not quite.** You chose A; the answer is C) Right\n\n"
+        "Because it is right.\n\n"
+        "*Next review in 1 min.*"
+    )
+    assert buttons(wrong) == [["Full answer", "Next question ▶"]]
+    assert wrong.notice == "Not quite"
+    full = await commands.press(caller(), press(wrong, "Full answer"))
+    assert seen(full) == ANSWER_SCREEN.format(card="optim-3")
+    assert buttons(full) == [["Next question ▶"]]
+
+
+async def test_a_right_pick_says_correct_with_the_answer(commands: Commands) -> None:
+    question = await commands.run(caller(), "question", "optim")
+    choice = await commands.press(caller(), press(question, "Multiple choice"))
+    right = await commands.press(caller(), press(choice, "C"))
+    assert seen(right) == (
+        "**Pick the right one for optim-3**\n\n"
+        "**✅ Correct!** C) Right\n\n"
+        "Because it is right.\n\n"
+        "*Next review in 10 min.*"
+    )
+    assert right.notice == "Correct!"
+
+
+async def test_skipping_shows_the_next_question_in_place(commands: Commands) -> None:
+    question = await commands.run(caller(), "question", "")
+    skipped = await commands.press(caller(), press(question, "Skip"))
+    assert seen(skipped).startswith("**Optimisation · warm-up · new**\n\n**Question optim-3?**")
+    assert skipped.notice == "Skipped" and skipped.edit
+
+
+async def test_an_unknown_topic_lists_the_topics(commands: Commands) -> None:
+    reply = await commands.run(caller(), "question", "astrology")
+    assert seen(reply) == (
+        "I don't know the topic “astrology”.\n\nTopics: `basics, optim, stories`\n\nExample: /question optimization"
+    )
+
+
+async def test_topics_lists_each_topic_with_its_card_count(commands: Commands) -> None:
+    assert seen(await commands.run(caller(), "topics", "")) == (
+        "**3 topics, 14 cards**\n\n"
+        "• `basics` Basics (6)\n• `optim` Optimisation (6)\n• `stories` Stories (2)\n\n"
+        "Practise one with /question `topic`, e.g. /question transformers"
+    )
+
+
+async def test_stats_after_two_answers_show_progress_streak_and_topics(commands: Commands) -> None:
+    for rating in ("Good", "Again"):
+        question = await commands.run(caller(), "question", "")
+        revealed = await commands.press(caller(), press(question, "Show answer"))
+        await commands.press(caller(), press(revealed, rating))
+    stats = await commands.run(caller(), "stats", "")
+    assert seen(stats) == (
+        "**Progress of Ann**\n\n"
+        "• Cards seen: 2 of 14\n• Due now: 0\n• New today: 2 of 10\n• Reviews in the last 30 days: 2\n"
+        "• Retention (30 days, reviews of cards seen before): —\n• 🔥 1-day streak (best 1)\n\n"
+        "**By topic**\n\n"
+        "• `basics` 1/6\n• `optim` 1/6\n• `stories` 0/2"
+    )
+    assert stats.private
+
+
+async def test_newcards_shows_checks_and_sets_the_daily_number(commands: Commands) -> None:
+    shown = seen(await commands.run(caller(), "newcards", ""))
+    assert shown == "You get up to 10 new cards a day. Change it with /newcards N (0-50)."
+    for bad in ("51", "-1", "two"):
+        refused = seen(await commands.run(caller(), "newcards", bad))
+        assert refused == "Usage: /newcards N, where N is a whole number from 0 to 50."
+    assert seen(await commands.run(caller(), "newcards", "50")) == "Done: up to 50 new cards a day."
+    assert seen(await commands.run(caller(), "newcards", "0")) == "Done: up to 0 new cards a day."
+
+
+async def test_caught_up_says_the_daily_cap_is_met_and_when_the_next_review_is(commands: Commands) -> None:
+    await commands.run(caller(), "newcards", "1")
+    question = await commands.run(caller(), "question", "")
+    await commands.press(caller(), press(await commands.press(caller(), press(question, "Show answer")), "Good"))
+    assert seen(await commands.run(caller(), "question", "")) == (
+        "**All caught up! 🎉**\n\n"
+        "You've met today's 1 new cards. 13 more wait for tomorrow (change the daily number with /newcards).\n\n"
+        "Next review due in 10 min."
+    )
+
+
+async def test_caught_up_in_a_topic_with_every_card_seen_says_so(commands: Commands) -> None:
+    for _ in range(2):
+        question = await commands.run(caller(), "question", "stories")
+        await commands.press(caller(), press(await commands.press(caller(), press(question, "Show answer")), "Easy"))
+    assert seen(await commands.run(caller(), "question", "stories")) == (
+        "**All caught up in stories! 🎉**\n\nYou have seen every card in stories.\n\nNext review due in 8 d."
+    )
+
+
+async def test_a_greeting_is_not_taken_as_an_answer_and_the_question_stays_open(study: StudyService) -> None:
+    commands = Commands(study)
+    await commands.run(caller(), "question", "")
+    reply = await study.answer_text(caller(), "hi")
+    assert reply is not None
+    assert seen(reply) == (
+        "I didn't take “hi” as an answer: that reads as a greeting or a pass, not an answer. The question is still "
+        "open.\n\n**Question basics-0?**\n\n"
+        "*Type your answer in a sentence or two, or use a button: Show answer if you don't know, or Skip.*"
+    )
+    assert buttons(reply) == [["Show answer", "Multiple choice"], ["Skip"]]
+    assert reply.notice == "Not taken as an answer"
+
+
+async def test_a_typed_answer_shows_the_points_covered_and_missed_then_the_model_answer(study: StudyService) -> None:
+    commands = Commands(study)
+    await commands.run(caller(), "question", "")
+    reply = await study.answer_text(caller(), "the chain rule gives the gradient of the loss through each layer")
+    assert reply is not None
+    assert seen(reply) == (
+        "**You covered 2 of 3 key points.**\n\n"
+        "• **✓** chain rule\n• **✓** gradient of the loss\n• **✗** vanishing gradients\n\n"
+        "**Try next:** A follow-up?\n\n"
+        "*Suggested rating: 🙂 Good* (your call: rate below)\n\n"
+        "*Checked offline for coverage of the key points, not for correctness: compare your wording with the model "
+        "answer.*\n\n" + ANSWER_SCREEN.format(card="basics-0") + "\n\n*How well did you know it?*"
+    )
+    assert buttons(reply) == [["Again · 1 min", "Hard · 6 min"], ["Good · 10 min", "Easy · 8 d"]]
+    assert not reply.edit
