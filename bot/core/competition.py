@@ -178,9 +178,10 @@ class CompetitionService:
             await listener(match)
         topic_name = self._topic_name(topic)
         kind = "Solo quiz" if match.solo else "Quiz"
+        count = _plural(match.questions, "question", "questions")
         return Reply(
             blocks=(
-                Title(f"🏁 {kind}: {match.questions} questions · {seconds} s each · {topic_name}"),
+                Title(f"🏁 {kind}: {count} · {seconds} s each · {topic_name}"),
                 Paragraph.of(
                     f"Started by {caller.display_name}. A correct answer scores {BASE_POINTS} points plus up to "
                     f"{MAX_SPEED_BONUS} for speed; only your first answer counts. First question in a moment!"
