@@ -33,6 +33,7 @@ class Labelled:
     kind: str
     text: str
     covers: frozenset[int]
+    source: str = ""  # the file it came from
 
 
 def load_answer_set(folder: Path = ANSWER_SET) -> list[Labelled]:
@@ -40,7 +41,9 @@ def load_answer_set(folder: Path = ANSWER_SET) -> list[Labelled]:
     for file in sorted(folder.glob("*.yaml")):
         for entry in yaml.safe_load(file.read_text(encoding="utf-8")):
             for item in entry["answers"]:
-                answers.append(Labelled(entry["card"], item["kind"], item["text"], frozenset(item["covers"])))
+                answers.append(
+                    Labelled(entry["card"], item["kind"], item["text"], frozenset(item["covers"]), file.stem)
+                )
     return answers
 
 
@@ -178,6 +181,17 @@ async def run(ctx: Context) -> list[Result]:
             "answers": sum(ev.per_kind_answers[k] for k in SCORED_KINDS),
         }
     ]
+    for source in sorted({a.source for a in answers}):
+        part = evaluate(bank, [a for a in answers if a.source == source], grader)
+        lines.append(
+            {
+                "name": f"grading:key-points:{source}",
+                "precision": round(part.overall.precision, 3),
+                "recall": round(part.overall.recall, 3),
+                "f1": round(part.overall.f1, 3),
+                "answers": part.answers,
+            }
+        )
     for kind in KINDS:
         c = ev.by_kind[kind]
         lines.append(

@@ -147,6 +147,7 @@ async def test_a_command_added_later_appears_with_its_options_and_gets_them_join
             "/daily HH:MM [zone]",
             "One question a day at your local time",
             admin_aware=True,
+            audience="chat",
             options=(
                 OptionSpec("time", "HH:MM or off", required=True),
                 OptionSpec("zone", "Your time zone", autocomplete="zone"),
@@ -451,7 +452,14 @@ async def test_a_private_reply_to_a_public_command_stays_private(
         return Reply(blocks=(Title("This week"), Paragraph.of("1. Ann")))
 
     bot.commands.register(
-        CommandSpec("leaderboard", "/leaderboard", "Standings", group_only=True, options=(OptionSpec("period", "p"),)),
+        CommandSpec(
+            "leaderboard",
+            "/leaderboard",
+            "Standings",
+            group_only=True,
+            audience="chat",
+            options=(OptionSpec("period", "p"),),
+        ),
         board,
     )
     await bot.start()

@@ -115,7 +115,7 @@ def test_short_answers_in_the_cards_own_words_are_answers(grader: LexicalGrader,
 
 
 def test_the_follow_up_targets_what_was_missed(grader: LexicalGrader) -> None:
-    judgement = grader.grade(RELU, "they add non-linearity; sigmoid saturates; leaky relu fixes dead units")
+    judgement = grader.grade(RELU, "they add non-linearity to the network, and the sigmoid saturates")
     assert judgement.follow_up == "What happens to a dead ReLU unit's gradient?"
 
 
