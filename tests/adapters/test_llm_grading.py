@@ -17,12 +17,14 @@ from bot.adapters.llm import OpenAIChatModel
 from bot.bootstrap import build_grader
 from bot.config import Settings
 from bot.core.bank import QuestionBank
+from bot.core.commands import Commands
 from bot.core.grading import LexicalGrader
 from bot.core.llm_grading import ModelGrader
 from bot.core.model import Card
+from bot.core.study import StudyService
 from tests.adapters.fake_llm import FakeLLM
-from tests.conftest import CONTENT
-from tests.fakes import FakeClock
+from tests.conftest import CONTENT, caller
+from tests.fakes import FakeClock, MemoryStore
 
 CARD_ID = "activation-functions-overview"
 ANSWER = (
@@ -228,3 +230,22 @@ async def test_settings_with_an_llm_url_grade_through_the_model(llm: FakeLLM, ba
 def test_an_llm_url_without_a_model_name_is_a_configuration_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="STUDYBOT_LLM_MODEL is not"):
         Settings(STUDYBOT_LLM_URL="http://127.0.0.1:11434/v1")
+
+
+async def test_the_learner_sees_the_models_feedback_misconceptions_and_follow_up(
+    llm: FakeLLM, grader: ModelGrader, bank: QuestionBank
+) -> None:
+    single = QuestionBank([c for c in bank.cards if c.id == CARD_ID], bank.topics, glossary=bank.glossary)
+    study = StudyService(MemoryStore(), single, FakeClock(), grader=grader)
+    commands = Commands(study)
+    await commands.run(caller(), "question")
+    llm.reply_with(good_reply(0, 2))
+    reply = await commands.text(caller(), ANSWER)
+    assert reply is not None
+    text = reply.plain_text()
+    assert "You covered 2 of 6 key points." in text and "✓ introduce non-linearity" in text
+    assert "Watch out" in text and "GELU is common there" in text
+    assert "Feedback: Good on saturation" in text
+    assert "Try next: What is a dying ReLU and how does Leaky ReLU help?" in text
+    assert "not for correctness" not in text  # that caveat is the offline grader's
+    assert "Model answer" in text and [b.label.split(" · ")[0] for b in reply.buttons[0]] == ["Again", "Hard"]
