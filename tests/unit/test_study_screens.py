@@ -1,20 +1,25 @@
 """Every study screen as a Discord user sees it: the whole text, its bold and italic, its buttons.
 
 The replies are rendered with the Discord renderer (Markdown: **bold**, *italic*, `code`), so a word
-lost, a style dropped or a button mislabelled shows up here.
+lost, a style dropped or a button mislabelled shows up here. Each screen is checked on the in-memory
+store and on SQLite: the same presses give the same screens on either.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import fsrs
 import pytest
 
 from bot.adapters.discord import render_block
 from bot.core.commands import Commands
+from bot.core.ports import StudyStore
 from bot.core.study import StudyService
 from bot.core.views import Reply
+from bot.storage.sqlite import SqliteStore
 from tests.conftest import caller, small_bank
 from tests.fakes import FakeClock, MemoryStore
 
@@ -51,10 +56,19 @@ def press(reply: Reply, label: str) -> str:
     return next(b.action for row in reply.buttons for b in row if b.label.startswith(label))
 
 
+@pytest.fixture(params=["memory", "sqlite"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StudyStore]:
+    if request.param == "memory":
+        yield MemoryStore()
+    else:
+        async with SqliteStore(tmp_path / "bot.db") as sqlite:
+            yield sqlite
+
+
 @pytest.fixture
-def study() -> StudyService:
+def study(store: StudyStore) -> StudyService:
     return StudyService(
-        MemoryStore(), small_bank(), FakeClock(), scheduler=fsrs.Scheduler(enable_fuzzing=False), rng=random.Random(7)
+        store, small_bank(), FakeClock(), scheduler=fsrs.Scheduler(enable_fuzzing=False), rng=random.Random(7)
     )
 
 
