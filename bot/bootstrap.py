@@ -29,6 +29,7 @@ from bot.storage.sqlite import SqliteStore
 log = logging.getLogger("studybot")
 
 EXIT_CONFIG = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
 
 
 class ConfigError(Exception):
@@ -206,6 +207,7 @@ async def run_chat(settings: Settings) -> int:
 
 def run_command(command: str) -> int:
     """Run `studybot run` or `studybot chat`; configuration mistakes exit 2 with one line."""
+    chatting = False
     try:
         settings = load_settings()
         tokens = [t for t in (settings.telegram_token, settings.discord_token) if t is not None]
@@ -214,10 +216,14 @@ def run_command(command: str) -> int:
         if command == "chat" or (settings.telegram_token is None and settings.discord_token is None):
             if command == "run" and sys.stdin.isatty():
                 print("No TELEGRAM_TOKEN or DISCORD_TOKEN set: starting the terminal chat.")
+            chatting = True
             return asyncio.run(run_chat(settings))
         return asyncio.run(run_platforms(settings))
     except ConfigError as exc:
         print(f"studybot: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C: every answer is already committed; leave as shells expect
+        if chatting:
+            print(file=sys.stderr)
+            return EXIT_INTERRUPTED
         return 0

@@ -11,6 +11,7 @@ import asyncio
 import getpass
 import os
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
@@ -166,21 +167,45 @@ class ConsoleChat:
 
     async def run(self, read_line: Callable[[], str] | None = None) -> int:
         """The read-eval-print loop; returns an exit code."""
-        reader = read_line or self.stdin.readline
+        lines = self._lines(read_line or self.stdin.readline)
         if self.interactive:
             self._print("StudyBot in your terminal. Send /question to start, /help for more, /quit to leave.")
         while True:
             if self.interactive:
                 self.stdout.write("> ")
                 self.stdout.flush()
-            line = await asyncio.to_thread(reader)
-            if line == "":  # end of input
+            line = await lines.get()
+            if line == "":  # end of input (Ctrl-D)
+                if self.interactive:
+                    self.stdout.write("\n")
                 break
             if not await self.handle_line(line):
                 break
         if self.interactive:
             self._print("Bye! Your progress is saved.")
         return 0
+
+    @staticmethod
+    def _lines(read_line: Callable[[], str]) -> asyncio.Queue[str]:
+        """Lines read by a daemon thread, so Ctrl-C can leave at once instead of waiting for Enter."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[str] = asyncio.Queue()
+
+        def pump() -> None:
+            while True:
+                try:
+                    line = read_line()
+                except (OSError, ValueError):
+                    line = ""
+                try:
+                    loop.call_soon_threadsafe(queue.put_nowait, line)
+                except RuntimeError:  # the loop is gone: the chat has ended
+                    return
+                if line == "":
+                    return
+
+        threading.Thread(target=pump, name="console-input", daemon=True).start()
+        return queue
 
 
 def _looks_like_a_key(text: str) -> bool:
