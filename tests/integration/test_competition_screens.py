@@ -11,20 +11,20 @@ import os
 import random
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from bot.adapters.discord import render_block
+from bot.adapters.discord import render, render_block
 from bot.core.bank import QuestionBank
 from bot.core.competition import CompetitionService, speed_points, week_start
-from bot.core.model import Caller, Chat, Identity, Match, Subscription
+from bot.core.model import Caller, Chat, Identity, Match, Subscription, Topic
 from bot.core.study import StudyService
 from bot.core.views import Reply
 from bot.storage.sqlite import SqliteStore
-from tests.conftest import small_bank
+from tests.conftest import make_card, small_bank
 from tests.fakes import FakeClock
 
 GROUP = "-100"
@@ -422,3 +422,85 @@ def server_in_tokyo() -> Iterator[None]:
 def test_weeks_start_on_monday_in_utc_whatever_the_servers_time_zone() -> None:
     sunday_night_utc = datetime(2026, 5, 11, 8, 30, tzinfo=timezone(timedelta(hours=9, minutes=30)))
     assert week_start(sunday_night_utc) == datetime(2026, 5, 4, tzinfo=UTC)
+
+
+async def play_one_round(arena: Arena, players: list[int], *, correct: bool = True) -> Reply:
+    """A one-question match in which each player answers a second after the previous one."""
+    await arena.comp.start(player(1), "1 60")
+    opened = await arena.comp.open_round((await arena.match()).id)
+    assert opened is not None
+    for n in players:
+        arena.clock.advance(seconds=1)
+        await arena.answer(player(n), opened.round.id, correct=correct)
+    arena.clock.advance(seconds=60)
+    closed = await arena.comp.close_round(opened.round.id)
+    assert closed is not None
+    return closed.reply
+
+
+async def test_five_players_fit_the_round_summary_with_nobody_left_over(arena: Arena) -> None:
+    summary = seen(await play_one_round(arena, [1, 2, 3, 4, 5]))
+    assert summary.endswith(" · 4. **P4** 147 · 5. **P5** 146")  # and no "(+0 more)"
+
+
+async def test_a_match_in_which_nobody_scored_has_no_winner(arena: Arena) -> None:
+    await play_one_round(arena, [1, 2], correct=False)
+    board = seen(await arena.comp.leaderboard(player(1), ""))
+    assert "1 match · 0 wins · 0% accuracy" in board and "1 win" not in board
+
+
+async def test_the_leaderboard_lists_the_top_twenty(arena: Arena) -> None:
+    await play_one_round(arena, list(range(1, 22)))
+    board = seen(await arena.comp.leaderboard(player(1), "week"))
+    assert board.count("\n• ") == 20 and "• 20. **P20**" in board and "P21" not in board
+
+
+async def test_the_leaderboard_explains_its_periods_and_an_empty_week(arena: Arena) -> None:
+    usage = (await arena.comp.leaderboard(player(1), "month")).plain_text()
+    assert usage == "Usage: /leaderboard [week|all] — this ISO week (UTC) or all time."
+    assert seen(await arena.comp.leaderboard(player(1), " WEEK ")) == (
+        "**🏆 Leaderboard — this week**\n\nNo scores yet. Start a match with /quiz!"
+    )
+
+
+async def test_daily_polls_ask_every_card_once_before_repeating_one(arena: Arena) -> None:
+    sub = Subscription(
+        id=1,
+        chat_key=KEY,
+        platform="telegram",
+        chat_id=GROUP,
+        is_group=True,
+        learner_id=None,
+        local_time="09:00",
+        timezone="UTC",
+        next_push_at=arena.clock.now(),
+    )
+    asked = []
+    for _ in range(13):
+        poll = await arena.comp.daily_poll(sub, arena.clock.now())
+        assert [[b.label for b in row] for row in poll.buttons] == [["A", "B", "C", "D"]]
+        assert render(poll)  # renders as a Discord message, poll and buttons
+        assert poll.poll is not None and poll.poll.round_id is not None
+        round_ = await arena.store.get_round(poll.poll.round_id)
+        assert round_ is not None
+        asked.append(round_.card_id)
+        arena.clock.advance(days=1)
+    assert len(set(asked[:12])) == 12  # the twelve quiz cards of the bank, each once
+    assert asked[12] in asked[:12]
+
+
+async def test_a_long_quiz_prompt_is_cut_to_telegrams_poll_question_limit(arena: Arena) -> None:
+    card = make_card("long-0", "optim")
+    assert card.quiz is not None
+    long_card = replace(card, quiz=replace(card.quiz, prompt="Which one? " * 40))
+    comp = arena.reopened(QuestionBank([long_card], arena.study.bank.topics))
+    await comp.start(player(1), "1")
+    opened = await comp.open_round((await arena.match()).id)
+    assert opened is not None and opened.reply.poll is not None
+    assert opened.reply.poll.question == ("[1/1] " + "Which one? " * 40)[:300]
+
+
+async def test_a_quiz_on_a_topic_named_in_several_words(arena: Arena) -> None:
+    bank = QuestionBank([make_card(f"nets-{n}", "deep-nets") for n in range(3)], [Topic("deep-nets", "Deep nets")])
+    started = seen(await arena.reopened(bank).start(player(1), "2 deep nets"))
+    assert started.startswith("**🏁 Quiz: 2 questions · 20 s each · Deep nets**")
