@@ -117,9 +117,7 @@ def summarise(path: str, equivalent: dict[str, str], seconds: float, root: Path 
 
 def snapshot() -> Path:
     """A fresh copy of the committed tree (git archive HEAD) in a temporary directory."""
-    root = Path(tempfile.gettempdir()) / "studybot-mutation"
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir()
+    root = Path(tempfile.mkdtemp(prefix="studybot-mutation-"))  # its own folder: runs may overlap
     archive = subprocess.run(["git", "archive", "HEAD"], cwd=ROOT, capture_output=True, check=True).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(root, filter="data")
@@ -142,9 +140,13 @@ def run_mutmut(paths: list[str], root: Path, log: Context | None = None) -> floa
 
 def measure(paths: list[str], working_tree: bool = False, log: Context | None = None) -> list[Result]:
     root = ROOT if working_tree else snapshot()
-    seconds = run_mutmut(paths, root, log)
-    equivalent = equivalents()
-    return [summarise(path, equivalent, seconds, root) for path in paths]
+    try:
+        seconds = run_mutmut(paths, root, log)
+        equivalent = equivalents()
+        return [summarise(path, equivalent, seconds, root) for path in paths]
+    finally:
+        if not working_tree:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 async def run(ctx: Context) -> list[Result]:
