@@ -138,14 +138,20 @@ def run_mutmut(paths: list[str], root: Path, log: Context | None = None) -> floa
     return time.perf_counter() - started
 
 
-def measure(paths: list[str], working_tree: bool = False, log: Context | None = None) -> list[Result]:
+def measure(
+    paths: list[str], working_tree: bool = False, keep: bool = False, log: Context | None = None
+) -> list[Result]:
+    """Run and summarise; the snapshot is removed afterwards unless `keep` (its path then goes to
+    stderr, for `mutmut show NAME` there)."""
     root = ROOT if working_tree else snapshot()
     try:
         seconds = run_mutmut(paths, root, log)
         equivalent = equivalents()
         return [summarise(path, equivalent, seconds, root) for path in paths]
     finally:
-        if not working_tree:
+        if keep and not working_tree:
+            print(f"mutants kept in {root}", file=sys.stderr)
+        elif not working_tree:
             shutil.rmtree(root, ignore_errors=True)
 
 
@@ -154,10 +160,10 @@ async def run(ctx: Context) -> list[Result]:
 
 
 def main(argv: list[str]) -> int:
-    """`python -m bench.mutation [--working-tree] MODULE...`: run and report the given modules only."""
-    working_tree = "--working-tree" in argv
-    paths = [str(Path(arg)) for arg in argv if arg != "--working-tree"] or list(MODULES)
-    lines = measure(paths, working_tree)
+    """`python -m bench.mutation [--working-tree] [--keep] MODULE...`: run and report the given modules."""
+    flags = ("--working-tree", "--keep")
+    paths = [str(Path(arg)) for arg in argv if arg not in flags] or list(MODULES)
+    lines = measure(paths, "--working-tree" in argv, "--keep" in argv)
     for line in lines:
         print(json.dumps(line, ensure_ascii=False), flush=True)
     return 0 if all(line["target_met"] for line in lines) else 1
