@@ -488,8 +488,8 @@ class StudyService:
         return await self._reveal(learner, attempt, card, self.judgement_blocks(judgement), edit=False)
 
     def _not_an_answer(self, card: Card, attempt: Attempt, text: str, reason: str) -> Reply:
-        shown = " ".join(text.split())
-        shown = "".join(ch for ch in shown if ch.isprintable())[:40]
+        shown = "".join(ch for ch in text if ch.isprintable() or ch.isspace())
+        shown = " ".join(shown.split())[:40]
         quoted = f"“{shown}”" if shown else "That"
         if attempt.status is AttemptStatus.CHOICE:
             letters = ", ".join(OPTION_LETTERS[: len(attempt.options)])

@@ -10,12 +10,15 @@ from __future__ import annotations
 import random
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import fsrs
 import pytest
 
 from bot.adapters.discord import render_block
 from bot.core.commands import Commands
+from bot.core.grading import Judgement
+from bot.core.model import Card
 from bot.core.ports import StudyStore
 from bot.core.study import StudyService
 from bot.core.views import Reply
@@ -248,3 +251,82 @@ async def test_a_typed_answer_shows_the_points_covered_and_missed_then_the_model
     )
     assert buttons(reply) == [["Again · 1 min", "Hard · 6 min"], ["Good · 10 min", "Easy · 8 d"]]
     assert not reply.edit
+
+
+class ModelGrader:
+    """A grader standing in for the model: it returns the judgement it was given, for any answer."""
+
+    name = "llm"
+
+    def __init__(self, **judgement: Any) -> None:
+        self.judgement = judgement
+
+    async def judge(self, card: Card, answer: str, learner_id: int | None = None) -> Judgement:
+        return Judgement(card_id=card.id, grader="llm", key_points=card.key_points, **self.judgement)
+
+
+async def graded_by_model(store: StudyStore, **judgement: Any) -> str:
+    study = StudyService(store, small_bank(), FakeClock(), scheduler=fsrs.Scheduler(enable_fuzzing=False))
+    study.grader = ModelGrader(**judgement)
+    await Commands(study).run(caller(), "question", "")
+    reply = await study.answer_text(caller(), "the chain rule gives the gradient")
+    assert reply is not None
+    return seen(reply)
+
+
+async def test_a_model_judgement_shows_misconceptions_and_feedback_and_no_offline_note(store: StudyStore) -> None:
+    shown = await graded_by_model(
+        store, covered=(0,), misconceptions=("Adam needs no tuning", "Dropout at test time"), feedback="Good start."
+    )
+    assert (
+        shown
+        == (
+            "**You covered 1 of 3 key points.**\n\n"
+            "• **✓** chain rule\n• **✗** gradient of the loss\n• **✗** vanishing gradients\n\n"
+            "**Watch out**\n\n• Adam needs no tuning\n• Dropout at test time\n\n"
+            "**Feedback:** Good start.\n\n"
+            "*Suggested rating: 😓 Hard* (your call: rate below)\n\n"
+        )
+        + ANSWER_SCREEN.format(card="basics-0")
+        + "\n\n*How well did you know it?*"
+    )
+
+
+async def test_an_off_topic_answer_is_told_so_and_earns_no_key_points(store: StudyStore) -> None:
+    shown = await graded_by_model(store, covered=(), off_topic=True)
+    assert shown.startswith(
+        "**Your answer doesn't seem to be about this question**, so it earns no key points. Compare it with the "
+        "model answer below.\n\n"
+        "• **✗** chain rule\n• **✗** gradient of the loss\n• **✗** vanishing gradients\n\n"
+        "*Suggested rating: 🔁 Again* (your call: rate below)\n\n**Question basics-0?**"
+    )
+
+
+async def test_a_greeting_during_multiple_choice_points_to_the_options(study: StudyService) -> None:
+    commands = Commands(study)
+    question = await commands.run(caller(), "question", "")
+    await commands.press(caller(), press(question, "Multiple choice"))
+    reply = await study.answer_text(caller(), "hi")
+    assert reply is not None
+    assert seen(reply) == (
+        "I didn't take “hi” as an answer: that reads as a greeting or a pass, not an answer. The question is still "
+        "open.\n\n**Question basics-0?**\n\n"
+        "*Pick an option (A, B, C, D) with the buttons, or type your answer in a sentence or two.*"
+    )
+    assert buttons(reply) == [["A", "B", "C", "D"], ["Show answer instead"]]
+
+
+async def test_multiple_choice_on_a_card_without_one_says_to_show_the_answer(commands: Commands) -> None:
+    question = await commands.run(caller(), "question", "stories")
+    attempt = press(question, "Show answer").split(":")[1]
+    reply = await commands.press(caller(), f"mc:{attempt}")
+    assert reply.notice == "This card has no multiple-choice form. Try “Show answer”."
+
+
+async def test_a_stray_control_key_is_quoted_without_it(study: StudyService) -> None:
+    await Commands(study).run(caller(), "question", "")
+    reply = await study.answer_text(caller(), " hi\t\x00\x1b ")
+    assert reply is not None
+    assert reply.plain_text().startswith(
+        "I didn't take “hi” as an answer: it looks like a stray key or control sequence. The question is still open."
+    )
