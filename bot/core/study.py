@@ -490,7 +490,7 @@ class StudyService:
     def _not_an_answer(self, card: Card, attempt: Attempt, text: str, reason: str) -> Reply:
         shown = "".join(ch for ch in text if ch.isprintable() or ch.isspace())
         shown = " ".join(shown.split())[:40]
-        quoted = f"“{shown}”" if shown else "That"
+        quoted = f"“{shown}”" if shown else "that"
         if attempt.status is AttemptStatus.CHOICE:
             letters = ", ".join(OPTION_LETTERS[: len(attempt.options)])
             advice = f"Pick an option ({letters}) with the buttons, or type your answer in a sentence or two."

@@ -135,7 +135,7 @@ async def test_multiple_choice_shows_lettered_options_and_a_wrong_pick_names_the
         "*Next review in 1 min.*"
     )
     assert buttons(wrong) == [["Full answer", "Next question ▶"]]
-    assert wrong.notice == "Not quite"
+    assert wrong.notice == "Not quite" and wrong.edit
     full = await commands.press(caller(), press(wrong, "Full answer"))
     assert seen(full) == ANSWER_SCREEN.format(card="optim-3")
     assert buttons(full) == [["Next question ▶"]]
@@ -330,3 +330,121 @@ async def test_a_stray_control_key_is_quoted_without_it(study: StudyService) -> 
     assert reply.plain_text().startswith(
         "I didn't take “hi” as an answer: it looks like a stray key or control sequence. The question is still open."
     )
+
+
+async def test_typed_words_that_cannot_be_quoted_or_are_long_are_shown_sensibly(study: StudyService) -> None:
+    await Commands(study).run(caller(), "question", "")
+    unquotable = await study.answer_text(caller(), "\x00\x1b")
+    assert unquotable is not None and unquotable.plain_text().startswith("I didn't take that as an answer: it looks")
+    long_word = "Supercalifragilisticexpialidociousextraordinarilylongword"
+    long = await study.answer_text(caller(), long_word)
+    assert long is not None and long.plain_text().startswith(f"I didn't take “{long_word[:40]}” as an answer")
+    greeting = await study.answer_text(caller(), "good   morning")
+    assert greeting is not None and greeting.plain_text().startswith("I didn't take “good morning” as an answer")
+
+
+async def test_typed_words_with_no_open_question_are_not_taken_up(study: StudyService) -> None:
+    assert await study.answer_text(caller(), "hello") is None  # a stranger
+    commands = Commands(study)
+    await commands.run(caller(), "newcards", "0")
+    assert await study.answer_text(caller(), "the chain rule") is None  # known, but nothing asked
+    question = await commands.run(caller(), "question", "")  # caught up: nothing asked either
+    assert "All caught up" in seen(question)
+    assert await study.answer_text(caller(), "the chain rule") is None
+
+
+async def test_the_grader_is_told_which_learner_answered(store: StudyStore) -> None:
+    seen_ids: list[int | None] = []
+
+    class Recording(ModelGrader):
+        async def judge(self, card: Card, answer: str, learner_id: int | None = None) -> Judgement:
+            seen_ids.append(learner_id)
+            return await super().judge(card, answer, learner_id)
+
+    study = StudyService(store, small_bank(), FakeClock(), grader=Recording(covered=(0,)))
+    await Commands(study).run(caller(), "question", "")
+    await study.answer_text(caller(), "the chain rule gives the gradient")
+    learner = await store.find_learner(caller().identity)
+    assert learner is not None and seen_ids == [learner.id]  # the model grader's per-learner budget
+
+
+async def test_an_unknown_topic_is_quoted_up_to_sixty_characters(commands: Commands) -> None:
+    topic = "a" * 70
+    assert seen(await commands.run(caller(), "question", topic)).startswith(f"I don't know the topic “{'a' * 60}”.")
+
+
+async def test_caught_up_in_a_topic_by_the_daily_cap_counts_that_topics_cards(commands: Commands) -> None:
+    await commands.run(caller(), "newcards", "1")
+    question = await commands.run(caller(), "question", "optim")
+    await commands.press(caller(), press(await commands.press(caller(), press(question, "Show answer")), "Good"))
+    assert seen(await commands.run(caller(), "question", "optim")) == (
+        "**All caught up in optim! 🎉**\n\n"
+        "You've met today's 1 new cards. 5 more wait for tomorrow (change the daily number with /newcards).\n\n"
+        "Next review due in 10 min."
+    )
+
+
+async def test_every_card_seen_at_the_daily_cap_says_every_card_is_seen(commands: Commands) -> None:
+    await commands.run(caller(), "newcards", "2")
+    for _ in range(2):
+        question = await commands.run(caller(), "question", "stories")
+        await commands.press(caller(), press(await commands.press(caller(), press(question, "Show answer")), "Easy"))
+    assert seen(await commands.run(caller(), "question", "stories")) == (
+        "**All caught up in stories! 🎉**\n\nYou have seen every card in stories.\n\nNext review due in 8 d."
+    )
+
+
+async def test_a_learner_with_no_new_cards_and_nothing_due_is_caught_up_without_a_next_review(
+    commands: Commands,
+) -> None:
+    await commands.run(caller(), "newcards", "0")
+    assert seen(await commands.run(caller(), "question", "")) == (
+        "**All caught up! 🎉**\n\n"
+        "You've met today's 0 new cards. 14 more wait for tomorrow (change the daily number with /newcards)."
+    )
+
+
+async def test_skipping_the_last_card_left_replaces_the_message_with_caught_up(commands: Commands) -> None:
+    question = await commands.run(caller(), "question", "stories")
+    second = await commands.press(caller(), press(question, "Skip"))
+    caught_up = await commands.press(caller(), press(second, "Skip"))  # both stories skipped for an hour
+    assert seen(caught_up).startswith("**All caught up in stories! 🎉**") and caught_up.edit
+
+
+async def test_skipping_in_a_topic_stays_in_that_topic(commands: Commands) -> None:
+    question = await commands.run(caller(), "question", "optim")
+    skipped = await commands.press(caller(), press(question, "Skip"))
+    assert seen(skipped).startswith("**Optimisation · ")
+    assert seen(await commands.press(caller(), press(skipped, "Skip"))).startswith("**Optimisation · ")
+
+
+async def test_skipping_an_answered_question_is_refused(commands: Commands) -> None:
+    question = await commands.run(caller(), "question", "")
+    await commands.press(caller(), press(await commands.press(caller(), press(question, "Show answer")), "Good"))
+    stale = await commands.press(caller(), press(question, "Skip"))
+    assert stale.notice == "This question is already closed. Send /question for a new one."
+
+
+async def test_an_option_past_the_last_is_refused(commands: Commands) -> None:
+    question = await commands.run(caller(), "question", "optim")
+    choice = await commands.press(caller(), press(question, "Multiple choice"))
+    attempt = press(choice, "A").split(":")[1]
+    assert (await commands.press(caller(), f"op:{attempt}:4")).notice == "That button is not valid any more. " + (
+        "Send /question for a new one."
+    )
+
+
+async def test_a_card_seen_before_and_answered_by_multiple_choice_is_not_new_again(
+    study: StudyService, store: StudyStore
+) -> None:
+    commands = Commands(study)
+    question = await commands.run(caller(), "question", "optim")
+    await commands.press(caller(), press(await commands.press(caller(), press(question, "Show answer")), "Good"))
+    clock = study.clock
+    assert isinstance(clock, FakeClock)
+    clock.advance(days=1)
+    again = await commands.run(caller(), "question", "optim")
+    assert "· new" not in seen(again).split("\n")[0]  # the same card, due for review
+    choice = await commands.press(caller(), press(again, "Multiple choice"))
+    await commands.press(caller(), press(choice, "C"))
+    assert "• New today: 0 of 10" in seen(await commands.run(caller(), "stats", ""))
