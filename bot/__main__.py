@@ -124,11 +124,21 @@ def _grade(card_id: str, as_json: bool) -> int:
     return EXIT_OK
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("studybot")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="studybot",
         description="StudyBot: practise deep-learning interview questions in Telegram, Discord or this terminal.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("run", help="start the bot: the chat adapters whose tokens are set, else the terminal chat")
     sub.add_parser("chat", help="practise in this terminal (works with piped input too)")

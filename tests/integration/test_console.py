@@ -148,3 +148,10 @@ def test_a_letter_that_is_not_an_option_lists_the_valid_keys_and_grades_nothing(
     assert "“E” is not one of the listed keys. Type 1-5 or a letter A-D" in result.stdout
     assert "key points" not in result.stdout.split("“E”")[1].split("Correct")[0].split("Not quite")[0]
     assert ("Correct!" in result.stdout) or ("Not quite." in result.stdout)
+
+
+def test_studybot_version_prints_the_installed_version(tmp_path: Path) -> None:
+    from importlib.metadata import version
+
+    result = run_bot(tmp_path, "", "--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"studybot {version('studybot')}"
