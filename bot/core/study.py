@@ -214,7 +214,13 @@ class StudyService:
             )
         elif not unseen:
             lines.append(Paragraph.of(f"You have seen every card{where}."))
-        next_due = await self.store.next_due(learner.id)
+        if topic is None:
+            next_due = await self.store.next_due(learner.id)
+        else:  # the next review in this topic, not another topic's card
+            in_topic = {card.id for card in pool}
+            next_due = min(
+                (due for card_id, due, _ in await self.store.schedule(learner.id) if card_id in in_topic), default=None
+            )
         if next_due is not None and next_due > now:
             lines.append(Paragraph.of(f"Next review due in {interval_label(next_due - now)}."))
         return Reply(blocks=tuple(lines), edit=edit)

@@ -427,3 +427,13 @@ async def test_the_verdict_suggests_a_rating_and_a_follow_up_and_says_what_the_o
     assert "Suggested rating: 🙂 Good" in text
     assert "Try next: A follow-up?" in text
     assert "not for correctness" in text
+
+
+async def test_caught_up_in_a_topic_names_that_topics_next_review_not_another_topics(commands: Commands) -> None:
+    await answer_with(commands, "Again", topic="optim")  # an optim card due again in a minute
+    for _ in range(2):
+        await answer_with(commands, "Easy", topic="stories")
+    reply = await commands.run(caller(), "question", "stories")
+    text = reply.plain_text()
+    assert "All caught up in stories" in text
+    assert "Next review due in 8 d." in text and "1 min" not in text
