@@ -448,3 +448,18 @@ async def test_a_card_seen_before_and_answered_by_multiple_choice_is_not_new_aga
     choice = await commands.press(caller(), press(again, "Multiple choice"))
     await commands.press(caller(), press(choice, "C"))
     assert "• New today: 0 of 10" in seen(await commands.run(caller(), "stats", ""))
+
+
+async def test_retention_counts_the_reviews_of_cards_seen_before_that_were_not_forgotten(study: StudyService) -> None:
+    commands = Commands(study)
+    for _ in range(2):
+        question = await commands.run(caller(), "question", "")
+        await commands.press(caller(), press(await commands.press(caller(), press(question, "Show answer")), "Good"))
+    clock = study.clock
+    assert isinstance(clock, FakeClock)
+    clock.advance(hours=1)  # both cards are due again
+    for rating in ("Again", "Good"):
+        question = await commands.run(caller(), "question", "")
+        await commands.press(caller(), press(await commands.press(caller(), press(question, "Show answer")), rating))
+    stats = seen(await commands.run(caller(), "stats", ""))
+    assert "• Reviews in the last 30 days: 4\n• Retention (30 days, reviews of cards seen before): 50%" in stats
