@@ -17,7 +17,6 @@ bench/mutation_equivalent.txt; they count as "equivalent", not "survived".
 
 from __future__ import annotations
 
-import ast
 import io
 import json
 import shutil
@@ -40,29 +39,6 @@ TARGET = 0.85
 # the tests passed, 5 and 33 that no test calls the mutated function (so nothing would catch it either)
 KILLED_CODES = frozenset({1, 3})
 SURVIVED_CODES = frozenset({0, 5, 33})
-
-
-def function_keys(path: str, root: Path = ROOT) -> list[str]:
-    """mutmut's key for every function and method of a module: x_name, or xǁClassǁname."""
-    tree = ast.parse((root / path).read_text(encoding="utf-8"))
-    keys = []
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            keys.append(f"x_{node.name}")
-        elif isinstance(node, ast.ClassDef):
-            keys += [
-                f"xǁ{node.name}ǁ{item.name}"
-                for item in node.body
-                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef)
-            ]
-    return keys
-
-
-def mutant_globs(path: str, root: Path = ROOT) -> list[str]:
-    """The mutmut name patterns selecting a module's mutants, minus its skipped functions."""
-    module = path.removesuffix(".py").replace("/", ".")
-    skipped = SKIPPED_FUNCTIONS.get(path, frozenset())
-    return [f"{module}.{key}__mutmut_*" for key in function_keys(path, root) if key not in skipped]
 
 
 def equivalents() -> dict[str, str]:
@@ -90,28 +66,32 @@ def outcomes(path: str, root: Path = ROOT) -> dict[str, int | None]:
 
 
 def summarise(path: str, equivalent: dict[str, str], seconds: float, root: Path = ROOT) -> Result:
+    """One module's line. Listed equivalents are not run (see run_mutmut) and count as equivalent;
+    one that was run anyway and killed (`--all`) is stale: it counts as killed and is named."""
     codes = outcomes(path, root)
+    listed = {name for name in codes if name in equivalent}
     killed = sum(1 for code in codes.values() if code in KILLED_CODES)
-    survivors = sorted(name for name, code in codes.items() if code in SURVIVED_CODES)
-    listed = [name for name in survivors if name in equivalent]
-    survived = len(survivors) - len(listed)
+    stale = sorted(name for name in listed if codes[name] in KILLED_CODES)
+    survivors = sorted(name for name, code in codes.items() if code in SURVIVED_CODES and name not in listed)
     other = Counter(
         "timeout" if code in (24, -24, 36, 152, 255) else f"exit {code}"
-        for code in codes.values()
-        if code not in KILLED_CODES | SURVIVED_CODES
+        for name, code in codes.items()
+        if code not in KILLED_CODES | SURVIVED_CODES and name not in listed
     )
-    score = killed / (killed + survived) if killed + survived else 0.0
+    equivalents_left = len(listed) - len(stale)
+    score = killed / (killed + len(survivors)) if killed + len(survivors) else 0.0
     return {
         "name": f"mutation:{path}",
         "killed": killed,
-        "survived": survived,
-        "equivalent": len(listed),
+        "survived": len(survivors),
+        "equivalent": equivalents_left,
         "score": round(score, 3),
         "target": f">= {TARGET:.0%} of non-equivalent mutants killed",
         "target_met": score >= TARGET,
         "other": dict(other),
         "seconds": round(seconds, 1),
-        "survivors": [name for name in survivors if name not in equivalent],
+        "survivors": survivors,
+        "stale_equivalents": stale,
     }
 
 
@@ -124,28 +104,43 @@ def snapshot() -> Path:
     return root
 
 
-def run_mutmut(paths: list[str], root: Path, log: Context | None = None) -> float:
-    """Run mutmut over the modules' mutants in `root`; returns the seconds it took."""
-    globs = [glob for path in paths for glob in mutant_globs(path, root)]
-    started = time.perf_counter()
-    if log:
-        log.log(f"mutmut: {len(globs)} functions in {', '.join(paths)} ({root})")
+def _mutmut(root: Path, names: list[str]) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "mutmut", "run", *globs], cwd=root, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "mutmut", "run", *names], cwd=root, capture_output=True, text=True, check=False
     )
     if done.returncode != 0:
         raise RuntimeError(f"mutmut failed ({done.returncode}): {(done.stdout + done.stderr)[-2000:]}")
+
+
+def run_mutmut(paths: list[str], root: Path, log: Context | None = None, run_equivalents: bool = False) -> float:
+    """Run mutmut over the modules' mutants in `root`; returns the seconds it took.
+
+    First mutmut generates every mutant and maps each function to the tests that call it (a pattern
+    that selects no mutant); then it runs the modules' mutants, minus the ones listed as equivalent
+    (they would only survive, after running every test of their function: the slowest kind), unless
+    `run_equivalents` (to audit the list)."""
+    started = time.perf_counter()
+    _mutmut(root, ["bench.no_such_module.x_nothing__mutmut_*"])
+    skip = set() if run_equivalents else set(equivalents())
+    names = sorted(name for path in paths for name in outcomes(path, root) if name not in skip)
+    if log:
+        log.log(f"mutmut: {len(names)} mutants in {', '.join(paths)} ({root})")
+    _mutmut(root, names)
     return time.perf_counter() - started
 
 
 def measure(
-    paths: list[str], working_tree: bool = False, keep: bool = False, log: Context | None = None
+    paths: list[str],
+    working_tree: bool = False,
+    keep: bool = False,
+    log: Context | None = None,
+    run_equivalents: bool = False,
 ) -> list[Result]:
     """Run and summarise; the snapshot is removed afterwards unless `keep` (its path then goes to
     stderr, for `mutmut show NAME` there)."""
     root = ROOT if working_tree else snapshot()
     try:
-        seconds = run_mutmut(paths, root, log)
+        seconds = run_mutmut(paths, root, log, run_equivalents)
         equivalent = equivalents()
         return [summarise(path, equivalent, seconds, root) for path in paths]
     finally:
@@ -160,10 +155,11 @@ async def run(ctx: Context) -> list[Result]:
 
 
 def main(argv: list[str]) -> int:
-    """`python -m bench.mutation [--working-tree] [--keep] MODULE...`: run and report the given modules."""
-    flags = ("--working-tree", "--keep")
+    """`python -m bench.mutation [--working-tree] [--keep] [--all] MODULE...`: run and report the given
+    modules (`--all` runs the listed equivalents too, to find stale entries)."""
+    flags = ("--working-tree", "--keep", "--all")
     paths = [str(Path(arg)) for arg in argv if arg not in flags] or list(MODULES)
-    lines = measure(paths, "--working-tree" in argv, "--keep" in argv)
+    lines = measure(paths, "--working-tree" in argv, "--keep" in argv, run_equivalents="--all" in argv)
     for line in lines:
         print(json.dumps(line, ensure_ascii=False), flush=True)
     return 0 if all(line["target_met"] for line in lines) else 1
