@@ -28,7 +28,7 @@ from bot.core.model import (
     TopicProgress,
 )
 from bot.core.ports import Clock, Grader, StudyStore
-from bot.core.views import Bullets, Button, Paragraph, Reply, Span, Title, notice, text_blocks
+from bot.core.views import Bullets, Button, Paragraph, Reply, Span, Title, notice, plural, text_blocks
 from bot.core.zones import zone_info
 
 SKIP_MEMORY = timedelta(hours=1)  # a skipped card stays out of the way this long
@@ -208,7 +208,7 @@ class StudyService:
         if unseen and new_today >= learner.new_per_day:
             lines.append(
                 Paragraph.of(
-                    f"You've met today's {learner.new_per_day} new cards. {unseen} more wait for tomorrow "
+                    f"You've met today's {plural(learner.new_per_day, 'new card')}. {unseen} more wait for tomorrow "
                     "(change the daily number with /newcards)."
                 )
             )
@@ -564,7 +564,7 @@ class StudyService:
         )
         return Reply(
             blocks=(
-                Title(f"{len(self.bank.topics)} topics, {len(self.bank)} cards"),
+                Title(f"{plural(len(self.bank.topics), 'topic')}, {plural(len(self.bank), 'card')}"),
                 Bullets(items),
                 Paragraph.of("Practise one with /question ", Span("topic", "code"), ", e.g. /question transformers"),
             )
@@ -629,14 +629,15 @@ class StudyService:
             return Reply(
                 blocks=(
                     Paragraph.of(
-                        f"You get up to {learner.new_per_day} new cards a day. Change it with /newcards N (0-50)."
+                        f"You get up to {plural(learner.new_per_day, 'new card')} a day. "
+                        "Change it with /newcards N (0-50)."
                     ),
                 )
             )
         if not text.isdigit() or not 0 <= int(text) <= 50:
             return Reply(blocks=(Paragraph.of("Usage: /newcards N, where N is a whole number from 0 to 50."),))
         await self.store.set_new_per_day(learner.id, int(text))
-        return Reply(blocks=(Paragraph.of(f"Done: up to {int(text)} new cards a day."),))
+        return Reply(blocks=(Paragraph.of(f"Done: up to {plural(int(text), 'new card')} a day."),))
 
 
 def _mix(learner_id: int, card_id: str) -> bytes:

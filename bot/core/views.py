@@ -98,6 +98,11 @@ class Reply:
         return render_plain(self.blocks)
 
 
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """ "1 card", "2 cards", "0 cards" (pass the plural when it is not noun + s)."""
+    return f"{count} {noun if count == 1 else (nouns or noun + 's')}"
+
+
 def notice(text: str) -> Reply:
     return Reply(notice=text)
 

@@ -437,3 +437,8 @@ async def test_caught_up_in_a_topic_names_that_topics_next_review_not_another_to
     text = reply.plain_text()
     assert "All caught up in stories" in text
     assert "Next review due in 8 d." in text and "1 min" not in text
+
+
+async def test_counts_of_one_are_singular(commands: Commands) -> None:
+    assert (await commands.run(caller(), "newcards", "1")).plain_text() == "Done: up to 1 new card a day."
+    assert (await commands.run(caller(), "newcards", "")).plain_text().startswith("You get up to 1 new card a day.")

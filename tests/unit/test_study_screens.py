@@ -208,7 +208,7 @@ async def test_caught_up_says_the_daily_cap_is_met_and_when_the_next_review_is(c
     await commands.press(caller(), press(await commands.press(caller(), press(question, "Show answer")), "Good"))
     assert seen(await commands.run(caller(), "question", "")) == (
         "**All caught up! 🎉**\n\n"
-        "You've met today's 1 new cards. 13 more wait for tomorrow (change the daily number with /newcards).\n\n"
+        "You've met today's 1 new card. 13 more wait for tomorrow (change the daily number with /newcards).\n\n"
         "Next review due in 10 min."
     )
 
@@ -379,7 +379,7 @@ async def test_caught_up_in_a_topic_by_the_daily_cap_counts_that_topics_cards(co
     await commands.press(caller(), press(await commands.press(caller(), press(question, "Show answer")), "Good"))
     assert seen(await commands.run(caller(), "question", "optim")) == (
         "**All caught up in optim! 🎉**\n\n"
-        "You've met today's 1 new cards. 5 more wait for tomorrow (change the daily number with /newcards).\n\n"
+        "You've met today's 1 new card. 5 more wait for tomorrow (change the daily number with /newcards).\n\n"
         "Next review due in 10 min."
     )
 
