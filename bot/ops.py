@@ -36,6 +36,9 @@ def backup(db_path: Path, target: Path) -> str:
         raise FileNotFoundError(f"no database at {db_path}")
     if target.exists() and target.is_dir():
         target = target / f"studybot-{time.strftime('%Y%m%d-%H%M%S')}.db"
+    live = {db_path.resolve(), *(Path(f"{db_path.resolve()}{suffix}") for suffix in ("-wal", "-shm"))}
+    if target.resolve() in live:
+        raise RuntimeError(f"{target} is the live database itself; choose another file or a folder")
     target.parent.mkdir(parents=True, exist_ok=True)
     source = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10)
     destination = sqlite3.connect(target)

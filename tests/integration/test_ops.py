@@ -110,6 +110,19 @@ async def test_backup_makes_a_consistent_copy_while_the_bot_writes(tmp_path: Pat
     assert result.returncode == 0 and "backed up 31 learner(s)" in result.stdout
 
 
+async def test_backup_onto_the_live_database_is_refused_and_changes_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "bot.db"
+    async with SqliteStore(db) as store:
+        await StudyService(store, small_bank(), FakeClock()).learner(Caller(Identity("t", "1"), "L", Chat("t", "1")))
+    before = db.read_bytes()
+    result = studybot(tmp_path, "backup", str(db))
+    assert result.returncode == 1 and "is the live database itself" in result.stderr
+    assert db.read_bytes() == before
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT COUNT(*) FROM learners").fetchone()[0] == 1
+    con.close()
+
+
 async def test_export_holds_everything_and_forget_leaves_nothing(tmp_path: Path) -> None:
     db = tmp_path / "bot.db"
     clock = FakeClock()
