@@ -51,8 +51,6 @@ _NEGATIONS = frozenset(
 _BRITISH = re.compile(r"is(ation|ations|e|ed|es|ing|er|ers)$")
 _WORD = re.compile(r"[^\W_]+")
 _COMPOUND = re.compile(r"[^\W_]+(?:-[^\W_]+)+")
-# A phrasing's rarest word must be there too: "smaller learning rate" is not "higher learning rates".
-REQUIRE_RAREST = True
 # Two stems this long or longer that start alike are one word family ("symmetr", "symmetri").
 PREFIX_MATCH = 5
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]|\^\[|\[\d*[ABCD~]$")
@@ -306,31 +304,25 @@ class LexicalGrader:
             self._index[card.id] = found
         return found
 
-    def _share(self, wanted: Iterable[str], present: set[str] | frozenset[str], *, families: bool = False) -> float:
+    def _share(self, wanted: Iterable[str], present: set[str]) -> float:
+        """The weighted share of `wanted` that is present, word families included."""
         total = hit = 0.0
         for term in wanted:
             w = self.weight(term)
             total += w
-            if term in present or (families and _in_family(term, present)):
+            if term in present or _in_family(term, present):
                 hit += w
         return hit / total if total else 0.0
 
     def _covers(self, wanted: frozenset[str], present: set[str]) -> bool:
-        """Enough of a phrasing's weight is present, its rarest word included (when it has several)."""
-        if self._share(wanted, present, families=True) < COVERAGE_THRESHOLD - 1e-9:
+        """Enough of a phrasing's weight is present, its rarest word included (when it has several):
+        "smaller learning rate" is not "higher learning rates"."""
+        if self._share(wanted, present) < COVERAGE_THRESHOLD - 1e-9:
             return False
-        if len(wanted) < 2 or not REQUIRE_RAREST:
+        if len(wanted) < 2:
             return True
         rarest = max(wanted, key=lambda term: (self.weight(term), term))
         return rarest in present or _in_family(rarest, present)
-
-    def relevance(self, card: Card, answer_terms: Sequence[str]) -> float:
-        """The weighted share of the answer's distinct content words that belong to the card.
-
-        Words no card uses say nothing about which question was answered, so they do not count.
-        """
-        known = {term for term in answer_terms if term in self._idf}
-        return self._share(known, self.index(card).vocabulary) if known else 1.0
 
     def off_topic(self, card: Card, answer_terms: Sequence[str]) -> bool:
         """Too little of the answer is this card's, or another card's vocabulary fits it far better."""

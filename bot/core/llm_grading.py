@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Mapping
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -115,11 +114,6 @@ def _squash(text: str) -> str:
 
 def split_sentences(text: str) -> list[str]:
     return [part for part in re.split(r"(?<=[.!?;\n])\s+|\n+", text) if part.strip()]
-
-
-def instruction_sentences(answer: str) -> list[str]:
-    """The sentences of an answer that address the grader rather than the question."""
-    return [s for s in split_sentences(answer) if _ADDRESSED_TO_GRADER.search(s)]
 
 
 def answer_without_instructions(answer: str) -> str:
@@ -244,7 +238,3 @@ class ModelGrader:
 
 
 _META_STEMS = frozenset(stem(w) for w in _META)
-
-
-def describe(fallbacks: Mapping[str, int]) -> str:
-    return ", ".join(f"{reason}: {n}" for reason, n in sorted(fallbacks.items())) or "none"
