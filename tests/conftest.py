@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import fsrs
@@ -13,6 +14,7 @@ from bot.core.commands import Commands
 from bot.core.model import Caller, Card, Chat, Identity, KeyPoint, Kind, QuizItem, Topic
 from bot.core.study import StudyService
 from tests.fakes import FakeClock, MemoryStore
+from tests.pg import MISSING_MESSAGE, PgCluster, find_pg_bin, postgres_required
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT = ROOT / "content"
@@ -79,3 +81,36 @@ def study(store: MemoryStore, bank: QuestionBank, clock: FakeClock) -> StudyServ
 @pytest.fixture
 def commands(study: StudyService) -> Commands:
     return Commands(study)
+
+
+# -- PostgreSQL (tests/pg.py): one throwaway cluster per session, an emptied database per test ----------
+
+PG_TEST_DATABASE = "studybot_test"
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    """A PostgreSQL cluster for the whole session, with the database PG_TEST_DATABASE. Skips when the
+    server binaries are missing, fails instead when STUDYBOT_REQUIRE_POSTGRES=1 (CI)."""
+    bin_dir = find_pg_bin()
+    if bin_dir is None:
+        if postgres_required():
+            pytest.fail(MISSING_MESSAGE, pytrace=False)
+        pytest.skip(MISSING_MESSAGE)
+    cluster = PgCluster(bin_dir)
+    try:
+        cluster.start()
+        cluster.create_database(PG_TEST_DATABASE)
+        yield cluster
+    finally:
+        cluster.cleanup()
+
+
+@pytest.fixture
+def pg_dsn(pg_cluster: PgCluster) -> str:
+    """The DSN of PG_TEST_DATABASE, emptied first (public schema dropped and recreated, other
+    connections to it closed), so every test starts with an empty database."""
+    if not pg_cluster.running:
+        pg_cluster.start()  # a test that stopped the server and failed before starting it again
+    pg_cluster.reset_schema(PG_TEST_DATABASE)
+    return pg_cluster.dsn(PG_TEST_DATABASE)
