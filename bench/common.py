@@ -125,10 +125,10 @@ def connect_plain(path: Path) -> sqlite3.Connection:
 
 def apply_migrations(con: sqlite3.Connection) -> None:
     """The shipped migrations, exactly as SqliteStore.migrate applies them."""
-    from bot.storage.sqlite import migrations
+    from bot.storage.db import migrations
 
     current = int(con.execute("PRAGMA user_version").fetchone()[0])
-    for number, _name, sql in migrations():
+    for number, _name, sql in migrations("sqlite"):
         if number > current:
             con.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;")
 

@@ -34,6 +34,7 @@ from bot.core.bank import QuestionBank
 from bot.core.commands import Commands
 from bot.core.model import Caller, Chat, Identity
 from bot.core.study import StudyService
+from bot.storage.db import SqliteDatabase
 from bot.storage.sqlite import SqliteStore
 from tests.fakes import FakeClock
 
@@ -55,9 +56,9 @@ async def _plans(store: SqliteStore, commands: Commands, path: Path) -> list[tup
         if head in ("SELECT", "UPDATE", "INSERT", "DELETE", "WITH"):
             statements.append(sql.strip())
 
-    await store.db.set_trace_callback(trace)
+    await cast(SqliteDatabase, store.db).conn.set_trace_callback(trace)
     await commands.run(_caller(BIG_LEARNERS), "question")
-    await store.db.set_trace_callback(cast(Any, None))  # None removes it
+    await cast(SqliteDatabase, store.db).conn.set_trace_callback(cast(Any, None))  # None removes it
     con = sqlite3.connect(path)
     plans: list[tuple[str, list[str]]] = []
     try:

@@ -6,7 +6,18 @@ from collections.abc import Collection
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from bot.core.model import Attempt, AttemptStatus, CardState, Identity, Learner, Preview, Rating, Review
+from bot.core.model import (
+    Attempt,
+    AttemptStatus,
+    AttemptView,
+    CardState,
+    Identity,
+    Learner,
+    PickContext,
+    Preview,
+    Rating,
+    Review,
+)
 from bot.core.ports import Delivery, SendResult
 from bot.core.views import Reply
 
@@ -36,7 +47,6 @@ class MemoryStore:
         self.states: dict[tuple[int, str], CardState] = {}
         self.reviews: list[Review] = []
         self.attempts: dict[int, Attempt] = {}
-        self.topics: dict[int, str | None] = {}
         self.unreachable: dict[str, str] = {}
 
     async def ensure_learner(
@@ -72,12 +82,39 @@ class MemoryStore:
     def _mine(self, learner_id: int) -> list[CardState]:
         return [s for (lid, _), s in self.states.items() if lid == learner_id]
 
-    async def next_due(self, learner_id: int) -> datetime | None:
-        return min((s.due for s in self._mine(learner_id)), default=None)
-
-    async def schedule(self, learner_id: int) -> list[tuple[str, datetime, str | None]]:
+    async def pick_context(self, learner_id: int, skipped_since: datetime) -> PickContext:
         mine = sorted(self._mine(learner_id), key=lambda s: (s.due, s.card_id))
-        return [(s.card_id, s.due, s.first_day) for s in mine]
+        skipped = {
+            a.card_id
+            for a in self.attempts.values()
+            if a.learner_id == learner_id
+            and a.status is AttemptStatus.SKIPPED
+            and a.closed_at is not None
+            and a.closed_at >= skipped_since
+        }
+        return PickContext(tuple((s.card_id, s.due, s.first_day) for s in mine), frozenset(skipped))
+
+    async def attempt_for(self, attempt_id: int, identity: Identity) -> AttemptView | None:
+        attempt = self.attempts.get(attempt_id)
+        if attempt is None:
+            return None
+        return AttemptView(
+            attempt, await self.find_learner(identity), self.states.get((attempt.learner_id, attempt.card_id))
+        )
+
+    async def open_attempt_for(self, identity: Identity, chat_key: str) -> AttemptView | None:
+        learner = await self.find_learner(identity)
+        if learner is None:
+            return None
+        mine = [
+            a
+            for a in self.attempts.values()
+            if a.learner_id == learner.id and a.chat_key == chat_key and a.status in ACTIVE
+        ]
+        attempt = max(mine, key=lambda a: a.id, default=None)
+        if attempt is None:
+            return None
+        return AttemptView(attempt, learner, self.states.get((learner.id, attempt.card_id)))
 
     async def seen_card_ids(self, learner_id: int) -> set[str]:
         return {s.card_id for s in self._mine(learner_id)}
@@ -88,40 +125,18 @@ class MemoryStore:
     async def count_due(self, learner_id: int, now: datetime) -> int:
         return sum(1 for s in self._mine(learner_id) if s.due <= now)
 
-    async def skipped_since(self, learner_id: int, since: datetime) -> set[str]:
-        return {
-            a.card_id
-            for a in self.attempts.values()
-            if a.learner_id == learner_id
-            and a.status is AttemptStatus.SKIPPED
-            and a.closed_at is not None
-            and a.closed_at >= since
-        }
-
-    async def active_attempt(self, learner_id: int, chat_key: str) -> Attempt | None:
-        mine = [
-            a
-            for a in self.attempts.values()
-            if a.learner_id == learner_id and a.chat_key == chat_key and a.status in ACTIVE
-        ]
-        return max(mine, key=lambda a: a.id, default=None)
-
     async def create_attempt(
         self, learner_id: int, card_id: str, chat_key: str, now: datetime, topic: str | None
     ) -> Attempt:
         for attempt in list(self.attempts.values()):
             if attempt.learner_id == learner_id and attempt.chat_key == chat_key and attempt.status in ACTIVE:
                 self.attempts[attempt.id] = replace(attempt, status=AttemptStatus.EXPIRED, closed_at=now)
-        attempt = Attempt(len(self.attempts) + 1, learner_id, card_id, chat_key, AttemptStatus.OPEN, now)
+        attempt = Attempt(len(self.attempts) + 1, learner_id, card_id, chat_key, AttemptStatus.OPEN, now, topic=topic)
         self.attempts[attempt.id] = attempt
-        self.topics[attempt.id] = topic
         return attempt
 
     async def get_attempt(self, attempt_id: int) -> Attempt | None:
         return self.attempts.get(attempt_id)
-
-    async def attempt_topic(self, attempt_id: int) -> str | None:
-        return self.topics.get(attempt_id)
 
     async def update_attempt(
         self,

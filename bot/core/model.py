@@ -183,6 +183,25 @@ class Attempt:
     options: tuple[int, ...] = ()  # order of quiz.options shown for multiple choice
     previews: tuple[Preview, ...] = field(default=())
     closed_at: datetime | None = None
+    topic: str | None = None  # the topic it was asked from (/question TOPIC), kept for "Next question"
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptView:
+    """An attempt read for a button press: with the learner pressing it (None when unknown) and the
+    attempt's card state before any answer (None for a card new to its learner)."""
+
+    attempt: Attempt
+    caller: Learner | None
+    state: CardState | None
+
+
+@dataclass(frozen=True, slots=True)
+class PickContext:
+    """What choosing a learner's next card needs, read in one go."""
+
+    schedule: tuple[tuple[str, datetime, str | None], ...]  # (card id, due, first local day), most due first
+    skipped: frozenset[str]  # cards skipped recently
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from bot.core.grading import GraderName, Judgement
 from bot.core.model import (
     Attempt,
     AttemptStatus,
+    AttemptView,
     BoardRow,
     Card,
     CardState,
@@ -20,6 +21,7 @@ from bot.core.model import (
     Learner,
     Match,
     MatchStatus,
+    PickContext,
     Preview,
     Review,
     Round,
@@ -87,24 +89,20 @@ class StudyStore(Protocol):
 
     async def set_timezone(self, learner_id: int, timezone: str) -> None: ...
 
-    async def card_state(self, learner_id: int, card_id: str) -> CardState | None: ...
-
-    async def next_due(self, learner_id: int) -> datetime | None:
-        """When the learner's next card falls due (earliest due of all states)."""
-        ...
-
     async def seen_card_ids(self, learner_id: int) -> set[str]: ...
-
-    async def schedule(self, learner_id: int) -> list[tuple[str, datetime, str | None]]:
-        """(card id, due, first local day) of every card the learner has seen, most due first."""
-        ...
 
     async def count_new_on_day(self, learner_id: int, local_day: str) -> int: ...
 
-    async def skipped_since(self, learner_id: int, since: datetime) -> set[str]: ...
+    async def pick_context(self, learner_id: int, skipped_since: datetime) -> PickContext:
+        """The learner's schedule and the cards skipped since `skipped_since`, in one read."""
+        ...
 
-    async def active_attempt(self, learner_id: int, chat_key: str) -> Attempt | None:
-        """The latest attempt of this learner in this chat that still accepts an answer."""
+    async def attempt_for(self, attempt_id: int, identity: Identity) -> AttemptView | None:
+        """The attempt, the learner behind `identity` and the attempt's card state, in one read."""
+        ...
+
+    async def open_attempt_for(self, identity: Identity, chat_key: str) -> AttemptView | None:
+        """The identity's latest active attempt in this chat with its card state, in one read."""
         ...
 
     async def create_attempt(
@@ -112,10 +110,6 @@ class StudyStore(Protocol):
     ) -> Attempt:
         """A new open attempt; the learner's other active attempts in that chat expire."""
         ...
-
-    async def get_attempt(self, attempt_id: int) -> Attempt | None: ...
-
-    async def attempt_topic(self, attempt_id: int) -> str | None: ...
 
     async def update_attempt(
         self,

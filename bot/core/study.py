@@ -20,6 +20,7 @@ from bot.core.model import (
     Card,
     CardState,
     Learner,
+    PickContext,
     Preview,
     Rating,
     Review,
@@ -157,11 +158,10 @@ class StudyService:
             )
         )
 
-    async def _pick(self, learner: Learner, topic: str | None) -> tuple[Card, bool] | None:
+    def _pick(self, learner: Learner, topic: str | None, context: PickContext) -> tuple[Card, bool] | None:
         """(card, is new): due reviews first (most overdue first), then new cards within the daily cap."""
         now = self.clock.now()
-        skipped = await self.store.skipped_since(learner.id, now - SKIP_MEMORY)
-        schedule = await self.store.schedule(learner.id)  # one query: due order, seen set, today's new
+        schedule, skipped = context.schedule, context.skipped
         for card_id, due, _first_day in schedule:
             if due > now:
                 break
@@ -189,19 +189,21 @@ class StudyService:
         edit: bool = False,
         header: str | None = None,
     ) -> Reply:
-        picked = await self._pick(learner, topic)
+        context = await self.store.pick_context(learner.id, self.clock.now() - SKIP_MEMORY)
+        picked = self._pick(learner, topic, context)
         if picked is None:
-            return await self._caught_up(learner, topic, edit=edit)
+            return self._caught_up(learner, topic, context, edit=edit)
         card, is_new = picked
         attempt = await self.store.create_attempt(learner.id, card.id, chat_key, self.clock.now(), topic)
         return self._question_view(card, attempt, is_new=is_new, asker=asker, edit=edit, header=header)
 
-    async def _caught_up(self, learner: Learner, topic: str | None, *, edit: bool) -> Reply:
+    def _caught_up(self, learner: Learner, topic: str | None, context: PickContext, *, edit: bool) -> Reply:
         now = self.clock.now()
         lines: list[Paragraph] = []
         where = f" in {topic}" if topic else ""
-        new_today = await self.store.count_new_on_day(learner.id, local_day(now, learner.timezone))
-        seen = await self.store.seen_card_ids(learner.id)
+        today = local_day(now, learner.timezone)
+        new_today = sum(1 for _, _, first_day in context.schedule if first_day == today)
+        seen = {card_id for card_id, _, _ in context.schedule}
         pool = self.bank.cards_in(topic) if topic else self.bank.cards
         unseen = sum(1 for card in pool if card.id not in seen)
         lines.append(Paragraph.of(Span(f"All caught up{where}! 🎉", "bold")))
@@ -214,13 +216,11 @@ class StudyService:
             )
         elif not unseen:
             lines.append(Paragraph.of(f"You have seen every card{where}."))
-        if topic is None:
-            next_due = await self.store.next_due(learner.id)
-        else:  # the next review in this topic, not another topic's card
-            in_topic = {card.id for card in pool}
-            next_due = min(
-                (due for card_id, due, _ in await self.store.schedule(learner.id) if card_id in in_topic), default=None
-            )
+        # the next review in this topic, not another topic's card
+        in_pool = {card.id for card in pool}
+        next_due = min(
+            (due for card_id, due, _ in context.schedule if topic is None or card_id in in_pool), default=None
+        )
         if next_due is not None and next_due > now:
             lines.append(Paragraph.of(f"Next review due in {interval_label(next_due - now)}."))
         return Reply(blocks=tuple(lines), edit=edit)
@@ -257,29 +257,28 @@ class StudyService:
 
     async def act(self, caller: Caller, action: Action) -> Reply:
         """Carry out a button press, after checking it is the caller's and still open."""
-        attempt = await self.store.get_attempt(action.target)
-        if attempt is None:
+        view = await self.store.attempt_for(action.target, caller.identity)  # one read: all a press needs
+        if view is None:
             return notice(INVALID)
-        learner = await self.store.find_learner(caller.identity)
+        attempt, learner, before = view.attempt, view.caller, view.state
         if learner is None or learner.id != attempt.learner_id:
             return notice(NOT_YOURS)
         card = self.bank.card(attempt.card_id)
         if card is None:  # the card was removed from the bank since
             return notice(INVALID)
         if action.verb is Verb.SHOW_ANSWER:
-            return await self._reveal(learner, attempt, card)
+            return await self._reveal(learner, attempt, card, before)
         if action.verb is Verb.CHOICE:
             return await self._choice(attempt, card)
         if action.verb is Verb.OPTION:
-            return await self._pick_option(learner, attempt, card, action.arg)
+            return await self._pick_option(learner, attempt, card, before, action.arg)
         if action.verb is Verb.RATE:
-            return await self._rate(learner, attempt, card, action.arg)
+            return await self._rate(learner, attempt, card, before, action.arg)
         if action.verb is Verb.SKIP:
             return await self._skip(learner, attempt)
         if action.verb is Verb.NEXT:
-            topic = await self.store.attempt_topic(attempt.id)
             return await self.ask(
-                learner, attempt.chat_key, topic, asker=caller.display_name if caller.chat.is_group else None
+                learner, attempt.chat_key, attempt.topic, asker=caller.display_name if caller.chat.is_group else None
             )
         if action.verb is Verb.FULL_ANSWER:
             if attempt.status is not AttemptStatus.DONE:
@@ -335,13 +334,14 @@ class StudyService:
         learner: Learner,
         attempt: Attempt,
         card: Card,
+        before: CardState | None,
         coverage_blocks: tuple[Paragraph | Title | Bullets, ...] = (),
         edit: bool = True,
     ) -> Reply:
         expected = (AttemptStatus.OPEN, AttemptStatus.CHOICE)
         if attempt.status not in expected:
             return notice(STALE)
-        previews = self._previews(learner, card, await self.store.card_state(learner.id, card.id))
+        previews = self._previews(learner, card, before)
         if not await self.store.update_attempt(
             attempt.id, expected, AttemptStatus.REVEALED, self.clock.now(), previews=previews
         ):
@@ -377,7 +377,9 @@ class StudyService:
             (Button("Show answer instead", Action(Verb.SHOW_ANSWER, attempt.id).encode()),),
         )
 
-    async def _pick_option(self, learner: Learner, attempt: Attempt, card: Card, arg: int | None) -> Reply:
+    async def _pick_option(
+        self, learner: Learner, attempt: Attempt, card: Card, before: CardState | None, arg: int | None
+    ) -> Reply:
         if card.quiz is None or attempt.status is not AttemptStatus.CHOICE:
             return notice(STALE)
         if arg is None or not 0 <= arg < len(attempt.options):
@@ -385,7 +387,6 @@ class StudyService:
         chosen = attempt.options[arg]
         correct = chosen == 0
         rating = Rating.GOOD if correct else Rating.AGAIN
-        before = await self.store.card_state(learner.id, card.id)
         preview = next(p for p in self._previews(learner, card, before) if p.rating is rating)
         if not await self._commit(learner, attempt, before, preview, ReviewMode.CHOICE, (AttemptStatus.CHOICE,)):
             return notice(STALE)
@@ -412,7 +413,9 @@ class StudyService:
             notice="Correct!" if correct else "Not quite",
         )
 
-    async def _rate(self, learner: Learner, attempt: Attempt, card: Card, arg: int | None) -> Reply:
+    async def _rate(
+        self, learner: Learner, attempt: Attempt, card: Card, before: CardState | None, arg: int | None
+    ) -> Reply:
         if attempt.status is not AttemptStatus.REVEALED:
             return notice(STALE)
         if arg is None or arg not in {int(r) for r in Rating}:
@@ -420,7 +423,6 @@ class StudyService:
         preview = next((p for p in attempt.previews if int(p.rating) == arg), None)
         if preview is None:
             return notice(INVALID)
-        before = await self.store.card_state(learner.id, card.id)
         if not await self._commit(learner, attempt, before, preview, ReviewMode.REVEAL, (AttemptStatus.REVEALED,)):
             return notice(STALE)
         blocks = (
@@ -465,8 +467,7 @@ class StudyService:
             return notice(STALE)
         if not await self.store.update_attempt(attempt.id, expected, AttemptStatus.SKIPPED, self.clock.now()):
             return notice(STALE)
-        topic = await self.store.attempt_topic(attempt.id)
-        reply = await self.ask(learner, attempt.chat_key, topic, edit=True)
+        reply = await self.ask(learner, attempt.chat_key, attempt.topic, edit=True)
         return replace(reply, notice="Skipped")
 
     # --- free text -------------------------------------------------------------------------------
@@ -477,11 +478,11 @@ class StudyService:
         A non-answer (a greeting, a stray key, a word or two) is not graded: the question stays
         open, nothing is stored, and its buttons are shown again.
         """
-        learner = await self.store.find_learner(caller.identity)
-        if learner is None:
+        view = await self.store.open_attempt_for(caller.identity, caller.chat.key)  # one read
+        if view is None or view.caller is None:
             return None
-        attempt = await self.store.active_attempt(learner.id, caller.chat.key)
-        if attempt is None or attempt.status not in (AttemptStatus.OPEN, AttemptStatus.CHOICE):
+        attempt, learner = view.attempt, view.caller
+        if attempt.status not in (AttemptStatus.OPEN, AttemptStatus.CHOICE):
             return None
         card = self.bank.card(attempt.card_id)
         if card is None:
@@ -491,7 +492,7 @@ class StudyService:
         if reason is not None:
             return self._not_an_answer(card, attempt, text, reason)
         judgement = await self.grader.judge(card, text, learner.id)
-        return await self._reveal(learner, attempt, card, self.judgement_blocks(judgement), edit=False)
+        return await self._reveal(learner, attempt, card, view.state, self.judgement_blocks(judgement), edit=False)
 
     def _not_an_answer(self, card: Card, attempt: Attempt, text: str, reason: str) -> Reply:
         shown = "".join(ch for ch in text if ch.isprintable() or ch.isspace())

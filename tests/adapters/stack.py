@@ -19,7 +19,8 @@ from bot.core.privacy import PrivacyService
 from bot.core.study import StudyService
 from bot.core.throttle import Throttle
 from bot.core.views import Reply
-from bot.storage.sqlite import SqliteStore, to_ms
+from bot.storage.rows import to_ms
+from bot.storage.sqlite import SqliteStore
 from tests.adapters.fake_telegram import FakeTelegram
 from tests.conftest import CONTENT, small_bank
 from tests.fakes import FakeClock
@@ -79,17 +80,23 @@ def build_stack(
 
 async def bulk_subscribers(store: SqliteStore, chat_ids: range, push_at: datetime, local_time: str = "06:00") -> None:
     """Learners with a due daily subscription each, written straight into the database (test setup)."""
-    async with store.transaction() as db:
+    async with store.db.transaction() as tx:
         for chat_id in chat_ids:
-            cur = await db.execute(
-                "INSERT INTO learners (display_name, timezone, new_per_day, created_at) VALUES (?, 'UTC', 10, 0)",
-                (f"L{chat_id}",),
+            row = await tx.fetchrow(
+                "INSERT INTO learners (display_name, timezone, new_per_day, created_at) VALUES (?, 'UTC', 10, 0) "
+                "RETURNING id",
+                f"L{chat_id}",
             )
-            await db.execute("INSERT INTO identities VALUES ('telegram', ?, ?)", (str(chat_id), cur.lastrowid))
-            await db.execute(
+            assert row is not None
+            await tx.execute("INSERT INTO identities VALUES ('telegram', ?, ?)", str(chat_id), row[0])
+            await tx.execute(
                 "INSERT INTO subscriptions (chat_key, platform, chat_id, is_group, learner_id, local_time, timezone, "
                 "next_push_at, created_at) VALUES (?, 'telegram', ?, 0, ?, ?, 'UTC', ?, 0)",
-                (f"telegram:{chat_id}", str(chat_id), cur.lastrowid, local_time, to_ms(push_at)),
+                f"telegram:{chat_id}",
+                str(chat_id),
+                row[0],
+                local_time,
+                to_ms(push_at),
             )
 
 

@@ -19,11 +19,7 @@ GROUP = -100777
 async def reviews_by(store: SqliteStore, platform: str, user: int) -> int:
     learner = await store.find_learner(Identity(platform, str(user)))
     assert learner is not None, f"{platform} user {user} has no learner record"
-    async with (
-        store.reading() as db,
-        db.execute("SELECT COUNT(*) FROM reviews WHERE learner_id = ?", (learner.id,)) as cur,
-    ):
-        row = await cur.fetchone()
+    row = await store.db.fetchrow("SELECT COUNT(*) FROM reviews WHERE learner_id = ?", learner.id)
     return int(row[0]) if row else 0
 
 

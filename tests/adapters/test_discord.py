@@ -96,8 +96,7 @@ def followups(fake: FakeDiscord, payload: JSON) -> list[JSON]:
 
 
 async def review_count(store: SqliteStore) -> int:
-    async with store.reading() as db, db.execute("SELECT COUNT(*) FROM reviews") as cur:
-        row = await cur.fetchone()
+    row = await store.db.fetchrow("SELECT COUNT(*) FROM reviews")
     return int(row[0]) if row else 0
 
 

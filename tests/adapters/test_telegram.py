@@ -48,8 +48,7 @@ async def press(fake: FakeTelegram, bot: TelegramBot, message: StoredMessage, la
 
 
 async def review_count(store: SqliteStore) -> int:
-    async with store.reading() as db, db.execute("SELECT COUNT(*) FROM reviews") as cur:
-        row = await cur.fetchone()
+    row = await store.db.fetchrow("SELECT COUNT(*) FROM reviews")
     return int(row[0]) if row else 0
 
 

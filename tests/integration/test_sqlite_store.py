@@ -12,7 +12,8 @@ import fsrs
 from bot.core.commands import Commands
 from bot.core.model import AttemptStatus
 from bot.core.study import StudyService
-from bot.storage.sqlite import SqliteStore, migrations
+from bot.storage.db import migrations
+from bot.storage.sqlite import SqliteStore
 from tests.conftest import caller, small_bank
 from tests.fakes import FakeClock
 from tests.unit.test_study import attempt_id, button
@@ -21,7 +22,7 @@ from tests.unit.test_study import attempt_id, button
 async def test_migrations_create_the_schema_on_an_empty_database_in_a_new_folder(tmp_path: Path) -> None:
     path = tmp_path / "nested" / "folder" / "bot.db"
     async with SqliteStore(path) as store:
-        assert await store.schema_version() == migrations()[-1][0]
+        assert await store.schema_version() == migrations("sqlite")[-1][0]
     con = sqlite3.connect(path)
     tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"learners", "identities", "card_states", "reviews", "attempts"} <= tables
@@ -42,8 +43,7 @@ async def test_migrating_an_already_migrated_database_changes_nothing(tmp_path: 
 
 async def test_foreign_keys_are_enforced(tmp_path: Path) -> None:
     async with SqliteStore(tmp_path / "bot.db") as store:
-        async with store.reading() as db, db.execute("PRAGMA foreign_keys") as cur:
-            row = await cur.fetchone()
+        row = await store.db.fetchrow("PRAGMA foreign_keys")
         assert row is not None and row[0] == 1
 
 
@@ -76,8 +76,7 @@ async def test_a_double_press_is_counted_once(tmp_path: Path) -> None:
         revealed = await commands.press(caller(), button(question, "Show answer"))
         results = await asyncio.gather(*(commands.press(caller(), button(revealed, "Good")) for _ in range(5)))
         assert sum(1 for r in results if not r.is_notice_only) == 1
-        async with store.reading() as db, db.execute("SELECT COUNT(*) FROM reviews") as cur:
-            row = await cur.fetchone()
+        row = await store.db.fetchrow("SELECT COUNT(*) FROM reviews")
         assert row is not None and row[0] == 1
         attempt = await store.get_attempt(attempt_id(question))
         assert attempt is not None and attempt.status is AttemptStatus.DONE

@@ -35,7 +35,7 @@ def abuse(clock: FakeClock, store: SqliteStore) -> Commands:
 
 
 async def count(store: SqliteStore, sql: str) -> int:
-    rows = await store._all(sql)
+    rows = await store.db.fetch(sql)
     return int(rows[0][0])
 
 

@@ -82,7 +82,7 @@ async def test_random_faults_on_updates_and_pushes_leave_every_user_in_a_defined
                     if c.ok and c.chat_id == chat_id and "Answer in your own words" in str(c.params["text"])
                 ]
                 assert len(questions) >= 1, (chat_id, kind)  # the /question reply (or the push) arrived
-        rows = await store._all(
+        rows = await store.db.fetch(
             "SELECT s.chat_id, d.status FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id"
         )
         statuses = {int(r[0]): r[1] for r in rows}

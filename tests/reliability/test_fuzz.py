@@ -83,25 +83,25 @@ def assert_no_error_text(text: str, typed: str = "") -> None:
 
 
 async def one_value(store: SqliteStore, sql: str) -> int:
-    rows = await store._all(sql)
+    rows = await store.db.fetch(sql)
     return int(rows[0][0])
 
 
 async def assert_store_invariants(store: SqliteStore) -> None:
     """What must hold in the database whatever anyone typed or pressed."""
-    assert (await store._all("PRAGMA integrity_check"))[0][0] == "ok"
-    assert await store._all("PRAGMA foreign_key_check") == []
+    assert (await store.db.fetch("PRAGMA integrity_check"))[0][0] == "ok"
+    assert await store.db.fetch("PRAGMA foreign_key_check") == []
     # at most one open question per learner and chat
-    assert not await store._all(
+    assert not await store.db.fetch(
         "SELECT learner_id, chat_key FROM attempts WHERE status IN ('open', 'choice', 'revealed') "
         "GROUP BY learner_id, chat_key HAVING COUNT(*) > 1"
     )
     # a card's state counts exactly the reviews logged for it, and no review lacks a state
-    assert not await store._all(
+    assert not await store.db.fetch(
         "SELECT s.learner_id, s.card_id FROM card_states s WHERE s.reps != "
         "(SELECT COUNT(*) FROM reviews r WHERE r.learner_id = s.learner_id AND r.card_id = s.card_id)"
     )
-    assert not await store._all(
+    assert not await store.db.fetch(
         "SELECT 1 FROM reviews r WHERE NOT EXISTS "
         "(SELECT 1 FROM card_states s WHERE s.learner_id = r.learner_id AND s.card_id = r.card_id)"
     )
@@ -109,15 +109,17 @@ async def assert_store_invariants(store: SqliteStore) -> None:
         store, "SELECT COUNT(*) FROM reviews"
     )
     # one running match per chat, and every learner's daily cap stays in range
-    assert not await store._all(
+    assert not await store.db.fetch(
         "SELECT chat_key FROM matches WHERE status = 'running' GROUP BY chat_key HAVING COUNT(*) > 1"
     )
     assert await one_value(store, "SELECT COUNT(*) FROM learners WHERE new_per_day NOT BETWEEN 0 AND 50") == 0
 
 
 async def dump(store: SqliteStore) -> dict[str, list[tuple[object, ...]]]:
-    tables = [row[0] for row in await store._all("SELECT name FROM sqlite_master WHERE type = 'table'")]
-    return {table: [tuple(row) for row in await store._all(f"SELECT * FROM {table} ORDER BY 1")] for table in tables}
+    tables = [row[0] for row in await store.db.fetch("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    return {
+        table: [tuple(row) for row in await store.db.fetch(f"SELECT * FROM {table} ORDER BY 1")] for table in tables
+    }
 
 
 TELEGRAM_USERS = [Caller(Identity("telegram", n), f"U{n}", Chat("telegram", n)) for n in ("1", "2")]

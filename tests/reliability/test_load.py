@@ -132,14 +132,14 @@ async def test_five_hundred_learners_practising_for_thirty_seconds_get_every_upd
         assert errors == []
         assert [c for c in fake.calls if not c.ok] == []
         stored: dict[int, list[int]] = defaultdict(list)
-        for chat_id, rating in await store._all(
+        for chat_id, rating in await store.db.fetch(
             "SELECT i.external_id, r.rating FROM reviews r JOIN identities i ON i.learner_id = r.learner_id "
             "ORDER BY r.id"
         ):
             stored[int(chat_id)].append(int(rating))
         assert stored == confirmed  # every confirmed rating saved once, for its learner, in order
         assert sum(len(ratings) for ratings in confirmed.values()) > LEARNERS
-        states = await store._all("SELECT learner_id, SUM(reps) FROM card_states GROUP BY learner_id")
+        states = await store.db.fetch("SELECT learner_id, SUM(reps) FROM card_states GROUP BY learner_id")
         assert sorted(int(reps) for _, reps in states) == sorted(len(r) for r in confirmed.values() if r)
         # the pace: in no one-second window did much more than max_rate requests to chats reach the API
         # (measured at the fake, where requests can only bunch up, not spread out)

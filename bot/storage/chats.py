@@ -1,0 +1,48 @@
+"""ChatRepository: which chats can be sent to (the core's ChatStore port).
+
+Asked on every update and every send, so the set of unreachable chats is kept in memory, in step
+with the table. That is right while one process owns the database (SQLite, or one PostgreSQL
+client); replicas sharing PostgreSQL will need to read it through (see the replicas issue).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.storage.db import Database
+from bot.storage.rows import to_ms
+
+
+class ChatRepository:
+    db: Database
+    _unreachable: set[str] | None
+
+    async def _unreachable_keys(self) -> set[str]:
+        if self._unreachable is None:
+            found = await self.db.fetch("SELECT chat_key FROM chats WHERE unreachable_since IS NOT NULL")
+            self._unreachable = {row[0] for row in found}
+        return self._unreachable
+
+    async def mark_unreachable(self, chat_key: str, now: datetime, reason: str) -> None:
+        keys = await self._unreachable_keys()
+        await self.db.execute(
+            "INSERT INTO chats (chat_key, unreachable_since, reason) VALUES (?, ?, ?) "
+            "ON CONFLICT (chat_key) DO UPDATE SET unreachable_since = excluded.unreachable_since, "
+            "reason = excluded.reason",
+            chat_key,
+            to_ms(now),
+            reason[:200],
+        )
+        keys.add(chat_key)
+
+    async def mark_reachable(self, chat_key: str) -> bool:
+        """Record that the chat talked to the bot; True when it had been unreachable."""
+        keys = await self._unreachable_keys()
+        if chat_key not in keys:
+            return False
+        await self.db.execute("UPDATE chats SET unreachable_since = NULL, reason = NULL WHERE chat_key = ?", chat_key)
+        keys.discard(chat_key)
+        return True
+
+    async def is_reachable(self, chat_key: str) -> bool:
+        return chat_key not in await self._unreachable_keys()

@@ -1,0 +1,154 @@
+"""DailyRepository: subscriptions, their deliveries and heartbeats (the core's DailyStore port).
+
+A delivery row is unique per subscription and local day: that constraint, not a lock, is what makes
+a push go out at most once a day, whichever process claims it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.core.model import Claim, Subscription
+from bot.core.ports import Advance
+from bot.storage import rows
+from bot.storage.db import Database, chunks
+from bot.storage.rows import from_ms, opt_ms, to_ms
+
+CLAIM_CHUNK = 200  # delivery rows per INSERT statement
+
+
+class DailyRepository:
+    db: Database
+
+    async def save_subscription(self, subscription: Subscription) -> Subscription:
+        """Insert or replace the subscription of subscription.chat_key; returns it with its id."""
+        s = subscription
+        row = await self.db.fetchrow(
+            "INSERT INTO subscriptions (chat_key, platform, chat_id, is_group, learner_id, local_time, timezone, "
+            "next_push_at, paused_reason, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (chat_key) DO UPDATE SET learner_id = excluded.learner_id, "
+            "local_time = excluded.local_time, timezone = excluded.timezone, "
+            "next_push_at = excluded.next_push_at, paused_reason = excluded.paused_reason RETURNING *",
+            s.chat_key,
+            s.platform,
+            s.chat_id,
+            int(s.is_group),
+            s.learner_id,
+            s.local_time,
+            s.timezone,
+            to_ms(s.next_push_at),
+            s.paused_reason,
+            s.learner_id,
+            to_ms(s.created_at or s.next_push_at),
+        )
+        assert row is not None
+        return rows.subscription(row)
+
+    async def subscription(self, chat_key: str) -> Subscription | None:
+        row = await self.db.fetchrow("SELECT * FROM subscriptions WHERE chat_key = ?", chat_key)
+        return None if row is None else rows.subscription(row)
+
+    async def delete_subscription(self, chat_key: str) -> bool:
+        return bool(await self.db.fetch("DELETE FROM subscriptions WHERE chat_key = ? RETURNING id", chat_key))
+
+    async def pause_subscription(self, chat_key: str, reason: str) -> None:
+        await self.db.execute("UPDATE subscriptions SET paused_reason = ? WHERE chat_key = ?", reason, chat_key)
+
+    async def resume_subscription(self, chat_key: str, next_push_at: datetime) -> None:
+        await self.db.execute(
+            "UPDATE subscriptions SET paused_reason = NULL, next_push_at = ? WHERE chat_key = ?",
+            to_ms(next_push_at),
+            chat_key,
+        )
+
+    async def claim_due(self, now: datetime, claimer: str, limit: int, advance: Advance) -> list[Claim]:
+        """For each due subscription (up to `limit`): advance next_push_at and insert the delivery of its
+        local day unless that day has one. One transaction, a fixed number of statements per batch."""
+        async with self.db.transaction() as tx:
+            due = [
+                rows.subscription(row)
+                for row in await tx.fetch(
+                    "SELECT * FROM subscriptions WHERE paused_reason IS NULL AND next_push_at <= ? "
+                    "ORDER BY next_push_at, id LIMIT ?",
+                    to_ms(now),
+                    limit,
+                )
+            ]
+            if not due:
+                return []
+            planned = [(sub, *advance(sub, now)) for sub in due]
+            await tx.executemany(
+                "UPDATE subscriptions SET next_push_at = ? WHERE id = ?",
+                [(to_ms(next_at), sub.id) for sub, _day, next_at in planned],
+            )
+            inserted: dict[int, int] = {}
+            for part in chunks(planned, CLAIM_CHUNK):
+                values = ", ".join("(?, ?, 'claimed', ?, ?)" for _ in part)
+                params = [p for sub, day, _next in part for p in (sub.id, day, claimer, to_ms(now))]
+                for row in await tx.fetch(
+                    "INSERT INTO deliveries (subscription_id, local_day, status, claimed_by, claimed_at) "
+                    f"VALUES {values} ON CONFLICT (subscription_id, local_day) DO NOTHING "
+                    "RETURNING id, subscription_id",
+                    *params,
+                ):
+                    inserted[int(row[1])] = int(row[0])
+        return [Claim(inserted[sub.id], sub, day, 0) for sub, day, _next in planned if sub.id in inserted]
+
+    async def day_claimed(self, subscription_id: int, local_day: str) -> bool:
+        """Whether the subscription already has a delivery for that local day (so none more that day)."""
+        found = await self.db.fetch(
+            "SELECT 1 FROM deliveries WHERE subscription_id = ? AND local_day = ?", subscription_id, local_day
+        )
+        return bool(found)
+
+    async def open_claims(self, now: datetime, claimer: str, limit: int) -> list[Claim]:
+        """Deliveries to (re)try now: those waiting for a retry, and those claimed by a process that is
+        gone (its claimer id differs) without being finished; they are claimed for `claimer`."""
+        async with self.db.transaction() as tx:
+            found = await tx.fetch(
+                "SELECT d.id AS delivery_id, d.local_day, d.attempts, s.* FROM deliveries d "
+                "JOIN subscriptions s ON s.id = d.subscription_id "
+                "WHERE s.paused_reason IS NULL AND ((d.status = 'retry' AND d.retry_at <= ?) "
+                "OR (d.status = 'claimed' AND d.claimed_by <> ?)) ORDER BY d.id LIMIT ?",
+                to_ms(now),
+                claimer,
+                limit,
+            )
+            claims = [Claim(r["delivery_id"], rows.subscription(r), r["local_day"], r["attempts"]) for r in found]
+            await tx.executemany(
+                "UPDATE deliveries SET status = 'claimed', claimed_by = ?, claimed_at = ? WHERE id = ?",
+                [(claimer, to_ms(now), c.delivery_id) for c in claims],
+            )
+        return claims
+
+    async def finish_delivery(
+        self,
+        delivery_id: int,
+        status: str,
+        now: datetime,
+        *,
+        detail: str = "",
+        message_id: str | None = None,
+        retry_at: datetime | None = None,
+    ) -> None:
+        await self.db.execute(
+            "UPDATE deliveries SET status = ?, attempts = attempts + 1, finished_at = ?, detail = ?, "
+            "message_id = COALESCE(?, message_id), retry_at = ? WHERE id = ?",
+            status,
+            to_ms(now),
+            detail[:300],
+            message_id,
+            opt_ms(retry_at),
+            delivery_id,
+        )
+
+    async def beat(self, name: str, now: datetime) -> None:
+        await self.db.execute(
+            "INSERT INTO heartbeats (name, at) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET at = excluded.at",
+            name,
+            to_ms(now),
+        )
+
+    async def last_beat(self, name: str) -> datetime | None:
+        row = await self.db.fetchrow("SELECT at FROM heartbeats WHERE name = ?", name)
+        return None if row is None else from_ms(row[0])
