@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import fsrs
@@ -13,6 +13,7 @@ from bot.core.bank import QuestionBank
 from bot.core.commands import Commands
 from bot.core.model import Caller, Card, Chat, Identity, KeyPoint, Kind, QuizItem, Topic
 from bot.core.study import StudyService
+from bot.storage.store import Store
 from tests.fakes import FakeClock, MemoryStore
 from tests.pg import MISSING_MESSAGE, PgCluster, find_pg_bin, postgres_required
 
@@ -114,3 +115,22 @@ def pg_dsn(pg_cluster: PgCluster) -> str:
         pg_cluster.start()  # a test that stopped the server and failed before starting it again
     pg_cluster.reset_schema(PG_TEST_DATABASE)
     return pg_cluster.dsn(PG_TEST_DATABASE)
+
+
+# -- every storage engine: SQLite (a file) and PostgreSQL, for contract tests ------------------------
+
+ENGINES = ("sqlite", "postgresql")
+
+
+@pytest.fixture(params=ENGINES)
+def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a Store opens: a SQLite file, or an emptied PostgreSQL database (test id says which)."""
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("pg_dsn"))
+    return str(tmp_path / "bot.db")
+
+
+@pytest.fixture
+async def engine_store(store_location: str) -> AsyncIterator[Store]:
+    async with Store(store_location) as opened:
+        yield opened

@@ -173,6 +173,8 @@ class DailyService:
     async def welcome_back(self, caller: Caller) -> str | None:
         """Notice provider: a subscription paused because the chat was unreachable resumes once the
         chat reaches us again (the adapter marks it reachable), and we say so once."""
+        if await self.store.paused_reason(caller.chat.key) != PAUSED_UNREACHABLE:  # no read: kept in memory
+            return None
         sub = await self.store.subscription(caller.chat.key)
         if sub is None or sub.paused_reason != PAUSED_UNREACHABLE:
             return None

@@ -18,7 +18,30 @@ CLAIM_CHUNK = 200  # delivery rows per INSERT statement
 
 
 class DailyRepository:
+    """Also keeps, in memory, which chats have a paused subscription and why (asked on every update,
+    changed only through this repository; one process owns the database, as for chat reachability)."""
+
     db: Database
+    _paused: dict[str, str] | None
+
+    async def _paused_chats(self) -> dict[str, str]:
+        if self._paused is None:
+            found = await self.db.fetch(
+                "SELECT chat_key, paused_reason FROM subscriptions WHERE paused_reason IS NOT NULL"
+            )
+            self._paused = {row[0]: row[1] for row in found}
+        return self._paused
+
+    async def paused_reason(self, chat_key: str) -> str | None:
+        """Why the chat's subscription is paused; None when it is not paused or there is none."""
+        return (await self._paused_chats()).get(chat_key)
+
+    def _note_paused(self, chat_key: str, reason: str | None) -> None:
+        if self._paused is not None:
+            if reason is None:
+                self._paused.pop(chat_key, None)
+            else:
+                self._paused[chat_key] = reason
 
     async def save_subscription(self, subscription: Subscription) -> Subscription:
         """Insert or replace the subscription of subscription.chat_key; returns it with its id."""
@@ -42,17 +65,25 @@ class DailyRepository:
             to_ms(s.created_at or s.next_push_at),
         )
         assert row is not None
-        return rows.subscription(row)
+        saved = rows.subscription(row)
+        self._note_paused(saved.chat_key, saved.paused_reason)
+        return saved
 
     async def subscription(self, chat_key: str) -> Subscription | None:
         row = await self.db.fetchrow("SELECT * FROM subscriptions WHERE chat_key = ?", chat_key)
         return None if row is None else rows.subscription(row)
 
     async def delete_subscription(self, chat_key: str) -> bool:
-        return bool(await self.db.fetch("DELETE FROM subscriptions WHERE chat_key = ? RETURNING id", chat_key))
+        deleted = await self.db.fetch("DELETE FROM subscriptions WHERE chat_key = ? RETURNING id", chat_key)
+        self._note_paused(chat_key, None)
+        return bool(deleted)
 
     async def pause_subscription(self, chat_key: str, reason: str) -> None:
-        await self.db.execute("UPDATE subscriptions SET paused_reason = ? WHERE chat_key = ?", reason, chat_key)
+        found = await self.db.fetch(
+            "UPDATE subscriptions SET paused_reason = ? WHERE chat_key = ? RETURNING id", reason, chat_key
+        )
+        if found:
+            self._note_paused(chat_key, reason)
 
     async def resume_subscription(self, chat_key: str, next_push_at: datetime) -> None:
         await self.db.execute(
@@ -60,6 +91,7 @@ class DailyRepository:
             to_ms(next_push_at),
             chat_key,
         )
+        self._note_paused(chat_key, None)
 
     async def claim_due(self, now: datetime, claimer: str, limit: int, advance: Advance) -> list[Claim]:
         """For each due subscription (up to `limit`): advance next_push_at and insert the delivery of its

@@ -29,6 +29,7 @@ def _private_chat_keys(identities: list[Identity]) -> list[str]:
 class PrivacyRepository:
     db: Database
     _unreachable: set[str] | None
+    _paused: dict[str, str] | None
 
     async def export_learner(self, learner_id: int) -> dict[str, Any]:
         data: dict[str, Any] = {}
@@ -58,4 +59,5 @@ class PrivacyRepository:
             await tx.execute("DELETE FROM learners WHERE id = ?", learner_id)
         if self._unreachable is not None:
             self._unreachable.difference_update(keys)
+        self._paused = None  # their subscriptions are gone: read the paused ones again when next asked
         return identities

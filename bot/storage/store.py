@@ -24,6 +24,7 @@ class Store(StudyRepository, ChatRepository, DailyRepository, CompetitionReposit
         self.location = str(location)
         self.db: Database = open_database(location, pgbouncer=pgbouncer)
         self._unreachable: set[str] | None = None
+        self._paused: dict[str, str] | None = None
 
     @property
     def engine(self) -> str:

@@ -1,13 +1,12 @@
-"""SqliteStore gives back what it was given: learners, attempts, card states, matches, rounds,
-answers, subscriptions, deliveries, heartbeats and exports, field by field, through its ports."""
+"""The storage contract, on every engine (SQLite and PostgreSQL): the store gives back what it was
+given (learners, attempts, card states, matches, rounds, answers, subscriptions, deliveries,
+heartbeats and exports) field by field, through its ports, and keeps its one-per rules."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -25,16 +24,15 @@ from bot.core.model import (
     RoundAnswer,
     Subscription,
 )
-from bot.storage.sqlite import SqliteStore
+from bot.storage.store import Store
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 ANN = Identity("telegram", "1")
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    async with SqliteStore(tmp_path / "bot.db") as opened:
-        yield opened
+def store(engine_store: Store) -> Store:
+    return engine_store
 
 
 def state(learner_id: int, card_id: str = "c1", *, first_day: str | None = "2026-03-02") -> CardState:
@@ -66,7 +64,7 @@ def review(learner_id: int, rating: Rating = Rating.GOOD, *, was_new: bool = Fal
     )
 
 
-async def test_a_learner_comes_back_with_the_name_zone_cap_and_creation_time_given(store: SqliteStore) -> None:
+async def test_a_learner_comes_back_with_the_name_zone_cap_and_creation_time_given(store: Store) -> None:
     created = await store.ensure_learner(ANN, "  Ann  ", NOW, "Europe/Berlin", 7)
     assert (created.display_name, created.timezone, created.new_per_day, created.created_at) == (
         "Ann",
@@ -79,7 +77,7 @@ async def test_a_learner_comes_back_with_the_name_zone_cap_and_creation_time_giv
     assert await store.get_learner(created.id + 1) is None
 
 
-async def test_a_learner_who_renames_themselves_is_stored_under_the_new_name(store: SqliteStore) -> None:
+async def test_a_learner_who_renames_themselves_is_stored_under_the_new_name(store: Store) -> None:
     first = await store.ensure_learner(ANN, "Ann", NOW, "Europe/Berlin", 7)
     renamed = await store.ensure_learner(ANN, "Annie", NOW + timedelta(days=1), "UTC", 10)
     assert renamed == first.__class__(first.id, "Annie", "Europe/Berlin", 7, NOW)  # zone and cap are kept
@@ -87,7 +85,7 @@ async def test_a_learner_who_renames_themselves_is_stored_under_the_new_name(sto
     assert await store.ensure_learner(ANN, "Annie", NOW, "UTC", 10) == renamed
 
 
-async def test_a_blank_name_is_stored_as_learner_and_a_long_one_is_cut_to_64(store: SqliteStore) -> None:
+async def test_a_blank_name_is_stored_as_learner_and_a_long_one_is_cut_to_64(store: Store) -> None:
     blank = await store.ensure_learner(ANN, "   ", NOW, "UTC", 10)
     assert blank.display_name == "learner"
     long = await store.ensure_learner(Identity("telegram", "2"), "x" * 70, NOW, "UTC", 10)
@@ -95,7 +93,7 @@ async def test_a_blank_name_is_stored_as_learner_and_a_long_one_is_cut_to_64(sto
     assert (await store.find_learner(Identity("telegram", "2"))) == long
 
 
-async def test_an_attempt_comes_back_as_created_and_closes_with_its_time(store: SqliteStore) -> None:
+async def test_an_attempt_comes_back_as_created_and_closes_with_its_time(store: Store) -> None:
     learner = await store.ensure_learner(ANN, "Ann", NOW, "UTC", 10)
     created = await store.create_attempt(learner.id, "c1", "telegram:1", NOW, "optim")
     assert await store.get_attempt(created.id) == created
@@ -123,7 +121,7 @@ async def test_an_attempt_comes_back_as_created_and_closes_with_its_time(store: 
     assert await store.active_attempt(learner.id, "telegram:1") is None
 
 
-async def test_a_recorded_card_state_comes_back_field_by_field(store: SqliteStore) -> None:
+async def test_a_recorded_card_state_comes_back_field_by_field(store: Store) -> None:
     learner = await store.ensure_learner(ANN, "Ann", NOW, "UTC", 10)
     attempt = await store.create_attempt(learner.id, "c1", "telegram:1", NOW, None)
     assert await store.next_due(learner.id) is None  # nothing seen yet
@@ -133,7 +131,7 @@ async def test_a_recorded_card_state_comes_back_field_by_field(store: SqliteStor
     assert await store.schedule(learner.id) == [("c1", NOW + timedelta(days=3), "2026-03-02")]
 
 
-async def test_review_counts_tell_reviews_of_seen_cards_and_the_ones_passed(store: SqliteStore) -> None:
+async def test_review_counts_tell_reviews_of_seen_cards_and_the_ones_passed(store: Store) -> None:
     learner = await store.ensure_learner(ANN, "Ann", NOW, "UTC", 10)
     assert await store.review_counts(learner.id, NOW - timedelta(days=30)) == (0, 0, 0)
     for rating, was_new in ((Rating.GOOD, True), (Rating.AGAIN, False), (Rating.GOOD, False), (Rating.HARD, False)):
@@ -144,7 +142,7 @@ async def test_review_counts_tell_reviews_of_seen_cards_and_the_ones_passed(stor
     assert await store.review_counts(learner.id, NOW - timedelta(days=30)) == (4, 3, 2)
 
 
-async def test_a_match_and_its_rounds_and_answers_come_back_as_stored(store: SqliteStore) -> None:
+async def test_a_match_and_its_rounds_and_answers_come_back_as_stored(store: Store) -> None:
     learner = await store.ensure_learner(ANN, "Ann", NOW, "UTC", 10)
     given = Match(
         id=0,
@@ -199,7 +197,7 @@ async def test_a_match_and_its_rounds_and_answers_come_back_as_stored(store: Sql
     assert await store.running_match("telegram:-5") is None and await store.running_matches() == []
 
 
-async def test_after_a_refused_second_match_the_store_keeps_working(store: SqliteStore) -> None:
+async def test_after_a_refused_second_match_the_store_keeps_working(store: Store) -> None:
     learner = await store.ensure_learner(ANN, "Ann", NOW, "UTC", 10)
     match = Match(
         0, "telegram:-5", "telegram", "-5", learner.id, None, 1, 20, False, MatchStatus.RUNNING, ("c1",), 0, 0, NOW
@@ -210,7 +208,7 @@ async def test_after_a_refused_second_match_the_store_keeps_working(store: Sqlit
     assert (await store.find_learner(ANN) or learner).new_per_day == 3
 
 
-async def test_a_subscription_comes_back_with_its_group_flag_and_creation_time(store: SqliteStore) -> None:
+async def test_a_subscription_comes_back_with_its_group_flag_and_creation_time(store: Store) -> None:
     sub = Subscription(
         id=0,
         chat_key="telegram:-5",
@@ -228,7 +226,7 @@ async def test_a_subscription_comes_back_with_its_group_flag_and_creation_time(s
     assert await store.subscription("telegram:-5") == saved
 
 
-async def test_a_local_day_is_claimed_once_however_often_the_subscription_falls_due(store: SqliteStore) -> None:
+async def test_a_local_day_is_claimed_once_however_often_the_subscription_falls_due(store: Store) -> None:
     sub = Subscription(0, "telegram:1", "telegram", "1", False, None, "09:00", "UTC", NOW)
     await store.save_subscription(sub)
 
@@ -242,7 +240,7 @@ async def test_a_local_day_is_claimed_once_however_often_the_subscription_falls_
     assert not await store.day_claimed(claim.subscription.id, "2026-03-03")
 
 
-async def test_a_push_claimed_by_two_processes_that_died_goes_out_from_the_third(store: SqliteStore) -> None:
+async def test_a_push_claimed_by_two_processes_that_died_goes_out_from_the_third(store: Store) -> None:
     sub = Subscription(0, "telegram:1", "telegram", "1", False, None, "09:00", "UTC", NOW)
     await store.save_subscription(sub)
     (first,) = await store.claim_due(NOW, "first", 10, lambda s, now: ("2026-03-02", now + timedelta(days=1)))
@@ -254,25 +252,25 @@ async def test_a_push_claimed_by_two_processes_that_died_goes_out_from_the_third
     assert await store.open_claims(NOW + timedelta(minutes=3), "fourth", 10) == []
 
 
-async def test_a_heartbeat_reads_back_its_time(store: SqliteStore) -> None:
+async def test_a_heartbeat_reads_back_its_time(store: Store) -> None:
     assert await store.last_beat("daily-tick") is None
     await store.beat("daily-tick", NOW)
     await store.beat("other", NOW + timedelta(hours=1))
     assert await store.last_beat("daily-tick") == NOW
 
 
-async def test_a_chat_marked_unreachable_is_reachable_again_once_marked(store: SqliteStore) -> None:
+async def test_a_chat_marked_unreachable_is_reachable_again_once_marked(store: Store) -> None:
     assert not await store.mark_reachable("telegram:1")  # it never was unreachable
     await store.mark_unreachable("telegram:1", NOW, "Forbidden: bot was blocked by the user")
     assert not await store.is_reachable("telegram:1")
-    async with SqliteStore(store.path) as reopened:  # read back from the table, not the cache
+    async with Store(store.location) as reopened:  # read back from the table, not the cache
         assert not await reopened.is_reachable("telegram:1")
         assert await reopened.is_reachable("telegram:2")
     assert await store.mark_reachable("telegram:1")
     assert await store.is_reachable("telegram:1")
 
 
-async def test_an_export_holds_decoded_options_and_previews_and_the_learners_chats(store: SqliteStore) -> None:
+async def test_an_export_holds_decoded_options_and_previews_and_the_learners_chats(store: Store) -> None:
     learner = await store.ensure_learner(ANN, "Ann", NOW, "UTC", 10)
     attempt = await store.create_attempt(learner.id, "c1", "telegram:1", NOW, None)
     preview = Preview(rating=Rating.GOOD, state=state(learner.id), interval_label="3 d")
