@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from pydantic import ValidationError
 
 from bot.config import Settings
@@ -24,7 +25,8 @@ from bot.core.privacy import PrivacyService
 from bot.core.study import StudyService
 from bot.logs import setup_logging
 from bot.scheduler import DailyTicker, MatchRunner
-from bot.storage.sqlite import SqliteStore
+from bot.storage.db import DatabaseUnavailable
+from bot.storage.store import Store
 
 log = logging.getLogger("studybot")
 
@@ -40,7 +42,7 @@ class ConfigError(Exception):
 class App:
     settings: Settings
     bank: QuestionBank
-    store: SqliteStore
+    store: Store
     clock: Clock
     study: StudyService
     commands: Commands
@@ -93,12 +95,12 @@ async def build_app(
 ) -> App:
     """Everything the bot needs, wired; the database is opened and migrated."""
     bank = load_bank(settings.content_path)
-    store = SqliteStore(settings.db_path)
+    store = Store(settings.db, pgbouncer=settings.db_pgbouncer)
     try:
         await store.open()
-    except (OSError, sqlite3.Error) as exc:
+    except (OSError, sqlite3.Error, DatabaseUnavailable, asyncpg.PostgresError) as exc:
         await store.close()
-        raise ConfigError(f"STUDYBOT_DB: cannot open the database at {settings.db_path}: {exc}") from None
+        raise ConfigError(f"STUDYBOT_DB: cannot open the database at {settings.db_display()}: {exc}") from None
     the_clock = clock or SystemClock()
     study = StudyService(
         store,

@@ -30,7 +30,8 @@ class Settings(BaseSettings):
     discord_api_url: str | None = Field(default=None, alias="DISCORD_API_URL")
     discord_gateway_url: str | None = Field(default=None, alias="DISCORD_GATEWAY_URL")
     discord_guild_id: int | None = Field(default=None, alias="DISCORD_GUILD_ID")
-    db_path: Path = Field(default=Path("data/studybot.db"), alias="STUDYBOT_DB")
+    db: str = Field(default="data/studybot.db", alias="STUDYBOT_DB")  # a SQLite file, or postgresql://...
+    db_pgbouncer: bool = Field(default=False, alias="STUDYBOT_DB_PGBOUNCER")
     content_path: Path = Field(default_factory=default_content_path, alias="STUDYBOT_CONTENT")
     default_timezone: str = Field(default="UTC", alias="STUDYBOT_TIMEZONE")
     new_per_day: int = Field(default=10, ge=0, le=200, alias="STUDYBOT_NEW_PER_DAY")
@@ -63,6 +64,16 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             return None
         return value
+
+    @field_validator("db")
+    @classmethod
+    def _db_location(cls, value: str) -> str:
+        text = value.strip()
+        if not text:
+            raise ValueError("is empty (a SQLite file such as data/studybot.db, or postgresql://user:pass@host/db)")
+        if re.match(r"^[a-z][a-z0-9+.-]*://", text) and not text.startswith(("postgresql://", "postgres://")):
+            raise ValueError("only SQLite files and postgresql:// URLs are supported")
+        return text
 
     @field_validator("telegram_token")
     @classmethod
@@ -105,10 +116,27 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def db_is_postgres(self) -> bool:
+        return self.db.startswith(("postgresql://", "postgres://"))
+
+    @property
+    def db_path(self) -> Path:
+        """The SQLite file (for health and backup); only meaningful when db_is_postgres is False."""
+        return Path(self.db)
+
+    def db_display(self) -> str:
+        """The database location with any password hidden, for messages and logs."""
+        return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", self.db)
+
+    @property
     def llm_enabled(self) -> bool:
         return self.llm_url is not None and bool(self.llm_model)
 
     def secrets(self) -> list[str]:
         """Every secret value set, for the log redactor."""
         tokens = (self.telegram_token, self.discord_token, self.llm_api_key)
-        return [t.get_secret_value() for t in tokens if t is not None and t.get_secret_value()]
+        found = [t.get_secret_value() for t in tokens if t is not None and t.get_secret_value()]
+        password = re.match(r"^postgres(?:ql)?://[^:/@]+:([^@]+)@", self.db)
+        if password:
+            found.append(password.group(1))
+        return found
