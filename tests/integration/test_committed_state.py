@@ -21,7 +21,7 @@ from bot.core.model import CardState, Rating
 from bot.core.ports import StudyStore
 from bot.core.study import StudyService, interval_label
 from bot.core.views import Reply
-from bot.storage.sqlite import SqliteStore
+from bot.storage.store import Store
 from tests.conftest import caller, small_bank
 from tests.fakes import FakeClock, MemoryStore
 from tests.unit.test_study import attempt_id, button
@@ -30,12 +30,13 @@ ANN = caller("1", "Ann")
 PRESS_DELAY = timedelta(hours=3, minutes=17)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 async def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StudyStore]:
     if request.param == "memory":
         yield MemoryStore()
         return
-    async with SqliteStore(tmp_path / "bot.db") as store:
+    location = str(request.getfixturevalue("pg_dsn")) if request.param == "postgresql" else str(tmp_path / "bot.db")
+    async with Store(location) as store:
         yield store
 
 

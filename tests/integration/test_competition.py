@@ -7,7 +7,6 @@ import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -16,7 +15,7 @@ from bot.core.model import Caller, Chat, Identity, MatchStatus
 from bot.core.study import StudyService
 from bot.core.views import Reply
 from bot.scheduler import MatchRunner
-from bot.storage.sqlite import SqliteStore
+from bot.storage.store import Store
 from tests.conftest import small_bank
 from tests.fakes import FakeClock, FakeNotifier
 
@@ -29,15 +28,15 @@ def player(n: int, admin: bool = False) -> Caller:
 
 @dataclass
 class Arena:
-    store: SqliteStore
+    store: Store
     clock: FakeClock
     comp: CompetitionService
 
 
 @pytest.fixture
-async def arena(tmp_path: Path) -> AsyncIterator[Arena]:
+async def arena(store_location: str) -> AsyncIterator[Arena]:
     clock = FakeClock(datetime(2026, 5, 6, 12, 0, tzinfo=UTC))
-    async with SqliteStore(tmp_path / "bot.db") as store:
+    async with Store(store_location) as store:
         study = StudyService(store, small_bank(), clock)
         yield Arena(store, clock, CompetitionService(store, study.bank, clock, study, rng=random.Random(5)))
 

@@ -15,7 +15,7 @@ import pytest
 
 from bot.core.daily import DailyService
 from bot.core.study import StudyService
-from bot.storage.sqlite import SqliteStore
+from bot.storage.store import Store
 from tests.conftest import small_bank
 from tests.fakes import FakeClock, FakeNotifier
 from tests.integration.test_daily import World, at, person, subscribe, tick_at
@@ -24,9 +24,9 @@ ANN = person(1)
 
 
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
+async def world(store_location: str, tmp_path: Path) -> AsyncIterator[World]:
     clock = FakeClock(at("2026-01-10T00:00:00"))
-    async with SqliteStore(tmp_path / "bot.db") as store:
+    async with Store(store_location) as store:
         study = StudyService(store, small_bank(), clock, scheduler=fsrs.Scheduler(enable_fuzzing=False))
         notifier = FakeNotifier()
         daily = DailyService(store, study, {"telegram": notifier})

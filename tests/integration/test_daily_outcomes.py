@@ -20,7 +20,7 @@ from bot.core.ports import Delivery, SendResult
 from bot.core.study import StudyService
 from bot.core.views import Paragraph, Reply, Span
 from bot.ops import health
-from bot.storage.sqlite import SqliteStore
+from bot.storage.sqlite import SqliteStore  # on SQLite only: the health check reads the file
 from tests.conftest import small_bank
 from tests.fakes import FakeClock, FakeNotifier
 from tests.integration.test_daily import World, at, person, subscribe, tick_at
