@@ -1,6 +1,8 @@
 """core: learners answering through StudyService (ask -> reveal -> rate via Commands.run/press) on an
-on-disk SQLite database, against a baseline doing the same reads and writes with plain sqlite3 in one
-thread (same schema, the store's SQL).
+on-disk SQLite database, against a baseline running the same minimal statements with plain sqlite3 in one
+thread: the store's own SQL, in the same transaction shape (single statements on their own, a rating's
+three writes in one BEGIN IMMEDIATE ... COMMIT). What the ratio leaves is the cost of aiosqlite's thread
+hop per statement, FSRS and the core; the store's round trips per answer are reported beside it.
 
 The issue's size is 5,000 learners x 20 answers (`--full`); `all` and the default run 300 learners x 20
 answers, because the full run takes over ten minutes on the reference machine (2 cores). Per-answer
@@ -30,6 +32,7 @@ from bot.core.commands import Commands
 from bot.core.model import Caller, Chat, Identity
 from bot.core.study import StudyService
 from bot.storage.sqlite import SqliteStore
+from bot.storage.study import _ATTEMPT_FOR, _FIND_LEARNER, _INSERT_REVIEW, _PICK_CONTEXT, _UPSERT_STATE
 from tests.fakes import FakeClock
 
 ANSWERS_EACH = 20
@@ -79,7 +82,7 @@ class ServiceRun:
             self.clock.advance(seconds=self.step.total_seconds())
 
 
-def _previews_json(now_ms: int, state: sqlite3.Row | None, first_day: str) -> str:
+def _previews_json(now_ms: int, state: sqlite3.Row, first_day: str) -> str:
     """A previews column of the same shape and size as the store writes (4 ratings x a card state)."""
     intervals = (60_000, 360_000, 600_000, 86_400_000 * 4)
     return json.dumps(
@@ -94,8 +97,8 @@ def _previews_json(now_ms: int, state: sqlite3.Row | None, first_day: str) -> st
                     "difficulty": 5.1,
                     "due": now_ms + interval,
                     "last_review": now_ms,
-                    "reps": (state["reps"] if state else 0) + 1,
-                    "lapses": state["lapses"] if state else 0,
+                    "reps": (state["s_reps"] or 0) + 1,
+                    "lapses": state["s_lapses"] or 0,
                     "first_day": first_day,
                 },
             }
@@ -106,10 +109,6 @@ def _previews_json(now_ms: int, state: sqlite3.Row | None, first_day: str) -> st
 
 class PlainRun:
     """The same reads and writes per answer as the store does, in plain sqlite3, one thread."""
-
-    FIND = (
-        "SELECT l.* FROM identities i JOIN learners l ON l.id = i.learner_id WHERE i.platform = ? AND i.external_id = ?"
-    )
 
     def __init__(self, path: Path, learners: int, seed: int, card_order: list[str]) -> None:
         self.con = connect_plain(path)
@@ -132,102 +131,63 @@ class PlainRun:
             self.clock_ms += self.step_ms
 
     def answer(self, n: int) -> None:
-        con, find = self.con, self.FIND
+        """One answer as the store does it: the same statements (the store's own SQL), the same
+        transactions (single statements on their own, the rating's writes in BEGIN IMMEDIATE ... COMMIT)."""
+        con = self.con
         intervals = {1: 60_000, 2: 360_000, 3: 600_000, 4: 86_400_000 * 4}
         now = int(self.clock_ms)
         ext, chat_key, today = str(n), f"telegram:{n}", "2026-03-02"
-        # ensure_learner
-        con.execute("BEGIN IMMEDIATE")
-        row = con.execute(find, ("telegram", ext)).fetchone()
+        # ask: the learner (created on first contact), the pick context, the new attempt
+        row = con.execute(_FIND_LEARNER, ("telegram", ext)).fetchone()
         if row is None:
+            con.execute("BEGIN IMMEDIATE")
+            con.execute(_FIND_LEARNER, ("telegram", ext)).fetchone()
             learner_id = con.execute(
-                "INSERT INTO learners (display_name, timezone, new_per_day, created_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO learners (display_name, timezone, new_per_day, created_at) VALUES (?, ?, ?, ?) "
+                "RETURNING id",
                 (f"Learner {n}", "UTC", NEW_PER_DAY, now),
-            ).lastrowid
+            ).fetchone()[0]
             con.execute(
                 "INSERT INTO identities (platform, external_id, learner_id) VALUES (?, ?, ?)",
                 ("telegram", ext, learner_id),
             )
+            con.execute("COMMIT")
         else:
             learner_id = row["id"]
-        con.execute("COMMIT")
-        # pick: skipped cards, the schedule (due first), else the next new card
-        skipped = {
-            r[0]
-            for r in con.execute(
-                "SELECT card_id FROM attempts WHERE learner_id = ? AND status = ? AND closed_at >= ?",
-                (learner_id, "skipped", now - 3_600_000),
-            )
-        }
-        schedule = con.execute(
-            "SELECT card_id, due, first_day FROM card_states WHERE learner_id = ? ORDER BY due, card_id",
-            (learner_id,),
-        ).fetchall()
+        context = con.execute(_PICK_CONTEXT, (learner_id, learner_id, now - 3_600_000)).fetchall()
+        skipped = {r[0] for r in context if r[3]}
+        schedule = [r for r in context if not r[3]]
         card_id = next((r[0] for r in schedule if r[1] <= now and r[0] not in skipped), None)
         if card_id is None:
             seen = {r[0] for r in schedule}
             card_id = next(c for c in self.card_order if c not in seen and c not in skipped)
-        # create_attempt
-        con.execute("BEGIN IMMEDIATE")
-        con.execute(
-            "UPDATE attempts SET status = ?, closed_at = ? "
-            "WHERE learner_id = ? AND chat_key = ? AND status IN (?, ?, ?)",
-            ("expired", now, learner_id, chat_key, *ACTIVE),
-        )
         attempt_id = con.execute(
-            "INSERT INTO attempts (learner_id, card_id, chat_key, topic, status, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO attempts (learner_id, card_id, chat_key, topic, status, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
             (learner_id, card_id, chat_key, None, "open", now),
-        ).lastrowid
-        con.execute("COMMIT")
-        # reveal: the attempt, the learner, the card state; store the previews
-        con.execute("SELECT * FROM attempts WHERE id = ?", (attempt_id,)).fetchone()
-        con.execute(find, ("telegram", ext)).fetchone()
-        state = con.execute(
-            "SELECT * FROM card_states WHERE learner_id = ? AND card_id = ?", (learner_id, card_id)
-        ).fetchone()
-        con.execute("BEGIN IMMEDIATE")
+        ).fetchone()[0]
+        # reveal: the attempt with the caller and the card state in one read; a compare-and-set UPDATE
+        state = con.execute(_ATTEMPT_FOR, ("telegram", ext, attempt_id)).fetchone()
         con.execute(
-            "UPDATE attempts SET status = ?, previews = ? WHERE id = ? AND status IN (?, ?)",
+            "UPDATE attempts SET status = ?, previews = ? WHERE id = ? AND status IN (?, ?) RETURNING id",
             ("revealed", _previews_json(now, state, today), attempt_id, "open", "choice"),
-        )
-        con.execute("COMMIT")
-        # rate: the attempt, the learner, the card state; close the attempt, upsert state, log review
-        con.execute("SELECT * FROM attempts WHERE id = ?", (attempt_id,)).fetchone()
-        con.execute(find, ("telegram", ext)).fetchone()
-        state = con.execute(
-            "SELECT * FROM card_states WHERE learner_id = ? AND card_id = ?", (learner_id, card_id)
-        ).fetchone()
+        ).fetchall()
+        # rate: the same read; then the attempt closed, the state upserted and the review logged, atomically
+        state = con.execute(_ATTEMPT_FOR, ("telegram", ext, attempt_id)).fetchone()
         rating = self.rng.choices(RATINGS, RATING_WEIGHTS)[0]
+        reps = (state["s_reps"] or 0) + 1
         con.execute("BEGIN IMMEDIATE")
         con.execute(
-            "UPDATE attempts SET status = ?, closed_at = ? WHERE id = ? AND status IN (?)",
+            "UPDATE attempts SET status = ?, closed_at = ? WHERE id = ? AND status IN (?) RETURNING id",
             ("done", now, attempt_id, "revealed"),
+        ).fetchall()
+        con.execute(
+            _UPSERT_STATE,
+            (learner_id, card_id, 1, 0, 2.3, 5.1, now + intervals[rating], now, reps, 0, today),
         )
         con.execute(
-            "INSERT INTO card_states (learner_id, card_id, state, step, stability, difficulty, due, last_review, "
-            "reps, lapses, first_day) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (learner_id, card_id) DO UPDATE SET state = excluded.state, step = excluded.step, "
-            "stability = excluded.stability, difficulty = excluded.difficulty, due = excluded.due, "
-            "last_review = excluded.last_review, reps = excluded.reps, lapses = excluded.lapses, "
-            "first_day = COALESCE(card_states.first_day, excluded.first_day)",
-            (
-                learner_id,
-                card_id,
-                1,
-                0,
-                2.3,
-                5.1,
-                now + intervals[rating],
-                now,
-                (state["reps"] if state else 0) + 1,
-                0,
-                today,
-            ),
-        )
-        con.execute(
-            "INSERT INTO reviews (learner_id, card_id, rating, reviewed_at, mode, local_day, was_new, "
-            "state_before) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (learner_id, card_id, rating, now, "reveal", today, int(state is None), None),
+            _INSERT_REVIEW,
+            (learner_id, card_id, rating, now, "reveal", today, int(state["s_due"] is None), None),
         )
         con.execute("COMMIT")
 
@@ -269,6 +229,7 @@ async def run(ctx: Context) -> list[Result]:
     plain = PlainRun(ctx.fresh("core-plain.db"), learners, 3, card_order)
     service = ServiceRun(path, learners, 3)
     await service.store.open()
+    trips_before = service.store.db.trips
     ctx.log(f"core: {learners} learners x {ANSWERS_EACH} answers, rounds alternating plain sqlite3 / StudyService ...")
     base_elapsed = elapsed = 0.0
     try:
@@ -279,10 +240,12 @@ async def run(ctx: Context) -> list[Result]:
             started = time.perf_counter()
             await service.round()
             elapsed += time.perf_counter() - started
+        trips = service.store.db.trips - trips_before
     finally:
         plain.close()
         await service.store.close()
     answers, base_answers, problems = service.answers, plain.answers, service.problems
+    trips_per_answer = trips / max(answers, 1)
     through, direct = await roundtrips()
     stored = _stored_reviews(path)
     rate = answers / elapsed
@@ -303,6 +266,7 @@ async def run(ctx: Context) -> list[Result]:
             seconds=round(elapsed, 1),
             baseline_seconds=round(base_elapsed, 1),
             ms_per_answer=round(elapsed / answers * 1000, 3),
+            round_trips_per_answer=round(trips_per_answer, 2),
             baseline_ms_per_answer=round(base_elapsed / base_answers * 1000, 3),
             note=(
                 f"{learners:,} learners x {ANSWERS_EACH} answers, each /question -> Show answer -> a rating, "
@@ -319,7 +283,8 @@ async def run(ctx: Context) -> list[Result]:
             baseline_p99_us=round(percentile(direct, 99) * 1e6, 1),
             note=(
                 "diagnostic: one aiosqlite round trip (statement handed to its thread and back) vs the same "
-                "call on plain sqlite3; SqliteStore makes ~25 of them per answer, each BEGIN/COMMIT included"
+                f"call on plain sqlite3; the store makes {trips_per_answer:.1f} of them per answer "
+                "(/question, Show answer, a rating), BEGIN/COMMIT included"
             ),
         ),
     ]

@@ -120,6 +120,7 @@ class StudyService:
         self.rng = rng or random.Random()
         self.lexical = LexicalGrader(bank.cards, bank.glossary)
         self.grader: Grader = grader or self.lexical
+        self._answer_cache: dict[str, tuple[Paragraph | Title | Bullets, ...]] = {}
 
     # --- learners ------------------------------------------------------------------------------
 
@@ -309,6 +310,14 @@ class StudyService:
         return tuple(previews)
 
     def _answer_blocks(self, card: Card) -> tuple[Paragraph | Title | Bullets, ...]:
+        # the bank does not change while the bot runs, so each card's answer is laid out once
+        cached = self._answer_cache.get(card.id)
+        if cached is None:
+            cached = self._answer_cache[card.id] = self._lay_out_answer(card)
+        return cached
+
+    @staticmethod
+    def _lay_out_answer(card: Card) -> tuple[Paragraph | Title | Bullets, ...]:
         blocks: list[Paragraph | Title | Bullets] = [Paragraph.of(Span(card.question, "bold")), Title("Model answer")]
         blocks += [b for b in text_blocks(card.answer) if isinstance(b, Paragraph | Bullets)]
         blocks += [Title("Key points"), Bullets.of(*(point.text for point in card.key_points))]
