@@ -2,9 +2,9 @@
 SQL), measured through StudyService's next-card path (Commands.run(caller, "question")), with the query
 plan of every statement that path runs (captured with SQLite's trace callback) showing index use.
 
-Baseline: the same statements (identity lookup in a write transaction, skipped cards, the learner's
-schedule, expire + insert the attempt) with plain sqlite3 in one thread, on the same database, for
-other learners; the two alternate call by call.
+Baseline: the same statements (the store's own SQL: the learner by identity, the pick context, the
+attempt INSERT whose trigger expires the previous one) with plain sqlite3 in one thread, on the same
+database, for other learners; the two alternate call by call.
 """
 
 from __future__ import annotations
@@ -36,11 +36,11 @@ from bot.core.model import Caller, Chat, Identity
 from bot.core.study import StudyService
 from bot.storage.db import SqliteDatabase
 from bot.storage.sqlite import SqliteStore
+from bot.storage.study import _FIND_LEARNER, _PICK_CONTEXT
 from tests.fakes import FakeClock
 
 SAMPLES = 2_000
 TARGET_P99_MS = 5.0
-ACTIVE = ("open", "choice", "revealed")
 
 
 def _caller(n: int) -> Caller:
@@ -75,11 +75,8 @@ def _uses_indexes(plans: list[tuple[str, list[str]]]) -> bool:
 
 
 class PlainNextCard:
-    """The next-card statements in plain sqlite3, one call at a time."""
-
-    FIND = (
-        "SELECT l.* FROM identities i JOIN learners l ON l.id = i.learner_id WHERE i.platform = ? AND i.external_id = ?"
-    )
+    """The next-card statements in plain sqlite3, one call at a time: the store's own SQL in the same
+    transaction shape (three single statements, each its own transaction)."""
 
     def __init__(self, path: Path) -> None:
         self.con = connect_plain(path)
@@ -90,32 +87,16 @@ class PlainNextCard:
 
     def call(self, n: int) -> None:
         con, now = self.con, self.now
-        con.execute("BEGIN IMMEDIATE")
-        learner_id = con.execute(self.FIND, ("telegram", str(n))).fetchone()[0]
-        con.execute("COMMIT")
-        skipped = {
-            r[0]
-            for r in con.execute(
-                "SELECT card_id FROM attempts WHERE learner_id = ? AND status = ? AND closed_at >= ?",
-                (learner_id, "skipped", now - 3_600_000),
-            )
-        }
-        schedule = con.execute(
-            "SELECT card_id, due, first_day FROM card_states WHERE learner_id = ? ORDER BY due, card_id",
-            (learner_id,),
-        ).fetchall()
+        learner_id = con.execute(_FIND_LEARNER, ("telegram", str(n))).fetchone()[0]
+        context = con.execute(_PICK_CONTEXT, (learner_id, learner_id, now - 3_600_000)).fetchall()
+        skipped = {r[0] for r in context if r[3]}
+        schedule = [r for r in context if not r[3]]
         card_id = next((r[0] for r in schedule if r[1] <= now and r[0] not in skipped), schedule[0][0])
-        con.execute("BEGIN IMMEDIATE")
         con.execute(
-            "UPDATE attempts SET status = ?, closed_at = ? "
-            "WHERE learner_id = ? AND chat_key = ? AND status IN (?, ?, ?)",
-            ("expired", now, learner_id, f"telegram:{n}", *ACTIVE),
-        )
-        con.execute(
-            "INSERT INTO attempts (learner_id, card_id, chat_key, topic, status, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO attempts (learner_id, card_id, chat_key, topic, status, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
             (learner_id, card_id, f"telegram:{n}", None, "open", now),
-        )
-        con.execute("COMMIT")
+        ).fetchall()
 
 
 async def run(ctx: Context) -> list[Result]:
