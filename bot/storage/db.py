@@ -58,6 +58,21 @@ def migrations(engine: str) -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
+def sql_statements(script: str) -> list[str]:
+    """A migration script as single statements (trigger bodies kept whole), for SQLite."""
+    found: list[str] = []
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            found.append(buffer.strip())
+            buffer = ""
+    rest = [line for line in buffer.splitlines() if line.strip() and not line.strip().startswith("--")]
+    if rest:
+        raise ValueError(f"a migration ends with an incomplete statement: {rest[0][:60]!r}")
+    return found
+
+
 @functools.lru_cache(maxsize=512)
 def numbered(sql: str) -> str:
     """`?` placeholders as PostgreSQL's `$1, $2, ...` (our SQL has no `?` inside string literals)."""
@@ -215,14 +230,25 @@ class SqliteDatabase(Database):
         return int(row[0]) if row else 0
 
     async def migrate(self) -> int:
+        """All pending migrations in one BEGIN IMMEDIATE transaction, the version read inside it: a
+        second process starting at once waits for the lock, then finds nothing left to do."""
         async with self._lock:
-            rows = await self.conn.execute_fetchall("PRAGMA user_version")
-            current = int(next(iter(rows))[0])
-            for number, _name, sql in migrations(self.engine):
-                if number <= current:
-                    continue
-                await self.conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;")
-                current = number
+            conn = self.conn
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                rows = await conn.execute_fetchall("PRAGMA user_version")
+                current = int(next(iter(rows))[0])
+                for number, _name, sql in migrations(self.engine):
+                    if number <= current:
+                        continue
+                    for statement in sql_statements(sql):
+                        await conn.execute(statement)
+                    await conn.execute(f"PRAGMA user_version = {number}")
+                    current = number
+            except BaseException:
+                await asyncio.shield(self._rollback(conn))
+                raise
+            await conn.execute("COMMIT")
             return current
 
     async def tables(self) -> list[str]:
