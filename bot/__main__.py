@@ -31,8 +31,10 @@ def _content_check(path: Path | None) -> int:
 
 
 def _ops(args: argparse.Namespace) -> int:
+    import asyncio
+
     from bot.bootstrap import ConfigError, load_settings
-    from bot.ops import backup, health
+    from bot.ops import backup, health, health_postgres, postgres_backup_hint
 
     try:
         settings = load_settings()
@@ -40,15 +42,108 @@ def _ops(args: argparse.Namespace) -> int:
         print(f"studybot: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     if args.command == "health":
-        ok, line = health(settings.db_path)
+        if settings.db_is_postgres:
+            ok, line = asyncio.run(health_postgres(settings.db, pgbouncer=settings.db_pgbouncer))
+        else:
+            ok, line = health(settings.db_path)
         print(line, file=sys.stdout if ok else sys.stderr)
         return EXIT_OK if ok else EXIT_PROBLEMS
+    if settings.db_is_postgres:
+        print(f"studybot backup: {postgres_backup_hint(settings.db)}", file=sys.stderr)
+        return EXIT_CONFIG
     try:
         print(backup(settings.db_path, args.path))
     except (OSError, RuntimeError, sqlite3.Error) as exc:  # one line, no traceback
         print(f"studybot backup: {exc}", file=sys.stderr)
         return EXIT_PROBLEMS
     return EXIT_OK
+
+
+def _one_line(exc: BaseException, *locations: str) -> str:
+    from bot.storage.copy import redact
+
+    return redact(" ".join(str(exc).split()) or type(exc).__name__, *locations)
+
+
+def _migrate() -> int:
+    """`studybot migrate`: bring STUDYBOT_DB to this version's schema without starting the bot."""
+    import asyncio
+
+    import asyncpg
+
+    from bot.bootstrap import ConfigError, load_settings
+    from bot.ops import migrate_database
+    from bot.storage.copy import CopyError
+    from bot.storage.db import DatabaseUnavailable
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"studybot: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        done = asyncio.run(migrate_database(settings.db, pgbouncer=settings.db_pgbouncer))
+    except CopyError as exc:
+        print(f"studybot migrate: {_one_line(exc, settings.db)}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    except (DatabaseUnavailable, OSError, sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        print(
+            f"studybot migrate: cannot open the database {settings.db_display()}: {_one_line(exc, settings.db)}",
+            file=sys.stderr,
+        )
+        return EXIT_PROBLEMS
+    print(f"engine: {done.engine}")
+    print(f"database: {settings.db_display()}")
+    print(f"schema version {done.version} (applied {done.applied})")
+    return EXIT_OK
+
+
+def _copy_db(args: argparse.Namespace) -> int:
+    """`studybot copy-db SRC DST [--force] [--batch N]`: every row of one database into another."""
+    import asyncio
+
+    import asyncpg
+
+    from bot.storage.copy import CopyError, ProgressBar, copy_database, mask_password
+    from bot.storage.db import DatabaseUnavailable
+
+    src, dst = args.source, args.destination
+    print(f"copying {mask_password(src)} -> {mask_password(dst)}", file=sys.stderr)
+    try:
+        report = asyncio.run(
+            copy_database(
+                src, dst, force=args.force, batch=args.batch, progress=ProgressBar(sys.stderr), pgbouncer=args.pgbouncer
+            )
+        )
+    except CopyError as exc:
+        print(f"studybot copy-db: {_one_line(exc, src, dst)}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    except KeyboardInterrupt:
+        print(
+            f"\nstudybot copy-db: interrupted; {mask_password(dst)} may hold part of the copy "
+            "(run again with --force to replace it)",
+            file=sys.stderr,
+        )
+        return 130
+    except (DatabaseUnavailable, OSError, sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        print(f"studybot copy-db: {_one_line(exc, src, dst)}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    print(report.summary())
+    if report.mismatches:
+        tables = "; ".join(table.problem for table in report.mismatches)
+        print(f"studybot copy-db: the copy does not match the source: {tables}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    return EXIT_OK
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def _grade(card_id: str, as_json: bool) -> int:
@@ -143,8 +238,34 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="start the bot: the chat adapters whose tokens are set, else the terminal chat")
     sub.add_parser("chat", help="practise in this terminal (works with piped input too)")
     sub.add_parser("health", help="exit 0 if the database opens and the scheduler ticked recently, else 1")
-    backup = sub.add_parser("backup", help="copy the database consistently, even while the bot runs")
+    backup = sub.add_parser(
+        "backup", help="copy the SQLite database consistently, even while the bot runs (PostgreSQL: use pg_dump)"
+    )
     backup.add_argument("path", type=Path, help="the backup file (or a folder to put it in)")
+    sub.add_parser(
+        "migrate",
+        help="apply pending schema migrations to STUDYBOT_DB without starting the bot",
+        description="Brings STUDYBOT_DB (a SQLite file, created if missing, or a postgresql:// URL) to this "
+        "version's schema and prints the engine, the database (password hidden) and the schema version. "
+        "Exit 1 when the database cannot be opened or a newer StudyBot migrated it.",
+    )
+    copy_db = sub.add_parser(
+        "copy-db",
+        help="copy every row from one database to another (SQLite <-> PostgreSQL)",
+        description="Copies every table from SRC to DST, parents first, in batches, keeping ids; both are "
+        "migrated to this version's schema first. A DST holding any row is refused unless --force. Row counts "
+        "and contents are verified at the end (exit 1 on a mismatch). Stop the bot first. A PostgreSQL "
+        "password can come from PGPASSWORD or ~/.pgpass instead of the URL; it is never printed.",
+    )
+    copy_db.add_argument("source", metavar="SRC", help="a SQLite file or a postgresql:// URL to copy from")
+    copy_db.add_argument("destination", metavar="DST", help="a SQLite file (created if missing) or postgresql:// URL")
+    copy_db.add_argument("--force", action="store_true", help="empty DST's tables first if it holds any rows")
+    copy_db.add_argument(
+        "--batch", type=_positive, default=1000, metavar="N", help="rows read and written per batch (default 1000)"
+    )
+    copy_db.add_argument(
+        "--pgbouncer", action="store_true", help="the PostgreSQL URLs go through PgBouncer (no statement cache)"
+    )
     content = sub.add_parser("content", help="work with the question bank")
     content_sub = content.add_subparsers(dest="content_command", metavar="SUBCOMMAND", required=True)
     check = content_sub.add_parser("check", help="validate decks and print a summary (exit 1 on errors)")
@@ -169,6 +290,10 @@ def main(argv: list[str] | None = None) -> int:
         return _grade(args.card_id, args.json)
     if args.command in ("health", "backup"):
         return _ops(args)
+    if args.command == "migrate":
+        return _migrate()
+    if args.command == "copy-db":
+        return _copy_db(args)
     from bot.bootstrap import run_command
 
     return run_command(args.command or "run")

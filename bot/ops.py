@@ -1,10 +1,21 @@
-"""Operations commands: `studybot health` and `studybot backup` (no event loop, plain sqlite3)."""
+"""Operations commands: `studybot health`, `studybot backup` and `studybot migrate`.
+
+On SQLite, health and backup use plain sqlite3 (no event loop); on PostgreSQL, health reads the heartbeat
+through asyncpg and backup is pg_dump's job (`postgres_backup_hint`).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
+from dataclasses import dataclass
 from pathlib import Path
+
+import asyncpg
+
+from bot.storage.copy import SchemaTooNew, latest_version, mask_password, redact, stored_schema_version
+from bot.storage.db import DatabaseUnavailable, migrations, open_database
 
 HEARTBEAT = "daily-tick"
 HEALTHY_WITHIN_S = 180  # the tick runs every minute; three missed ticks is unhealthy
@@ -22,9 +33,14 @@ def health(db_path: Path, *, now: float | None = None, within_s: int = HEALTHY_W
             con.close()
     except sqlite3.Error as exc:
         return False, f"unhealthy: the database cannot be read: {exc}"
-    if row is None:
+    return _judge(None if row is None else int(row[0]), now, within_s)
+
+
+def _judge(at_ms: int | None, now: float | None, within_s: int) -> tuple[bool, str]:
+    """The verdict on the heartbeat's time (None: there is none), the same on both engines."""
+    if at_ms is None:
         return False, "unhealthy: the scheduler has not ticked yet"
-    age = (now if now is not None else time.time()) - row[0] / 1000
+    age = (now if now is not None else time.time()) - at_ms / 1000
     if age > within_s:
         return False, f"unhealthy: the scheduler last ticked {age:.0f} s ago (limit {within_s} s)"
     return True, f"healthy: database opens, scheduler ticked {max(age, 0):.0f} s ago"
@@ -52,3 +68,69 @@ def backup(db_path: Path, target: Path) -> str:
     if check != "ok":
         raise RuntimeError(f"the copy failed its integrity check: {check}")
     return f"backed up {learners} learner(s) to {target}"
+
+
+_PG_ERRORS = (OSError, ValueError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+async def health_postgres(
+    url: str, *, pgbouncer: bool = False, now: float | None = None, within_s: int = HEALTHY_WITHIN_S
+) -> tuple[bool, str]:
+    """`health` for a PostgreSQL STUDYBOT_DB: the heartbeat read through asyncpg, the same verdicts."""
+    try:
+        conn = await asyncpg.connect(url, timeout=5, command_timeout=5, statement_cache_size=0 if pgbouncer else 100)
+    except _PG_ERRORS as exc:
+        return False, redact(f"unhealthy: the database cannot be read: {_one_line(exc)}", url)
+    try:
+        if await conn.fetchval("SELECT to_regclass('heartbeats')") is None:
+            return False, f"unhealthy: no StudyBot tables in {mask_password(url)} (has the bot started?)"
+        at = await conn.fetchval("SELECT at FROM heartbeats WHERE name = $1", HEARTBEAT)
+    except _PG_ERRORS as exc:
+        return False, redact(f"unhealthy: the database cannot be read: {_one_line(exc)}", url)
+    finally:
+        with contextlib.suppress(*_PG_ERRORS):
+            await conn.close()
+    return _judge(None if at is None else int(at), now, within_s)
+
+
+def postgres_backup_hint(url: str) -> str:
+    """What `studybot backup` says for a PostgreSQL STUDYBOT_DB (it only copies SQLite files)."""
+    return (
+        f"STUDYBOT_DB is a PostgreSQL database ({mask_password(url)}); back it up with pg_dump, e.g. "
+        '`pg_dump --format=custom --file=studybot.dump "$STUDYBOT_DB"` (restore with pg_restore), '
+        'or copy it into a SQLite file with `studybot copy-db "$STUDYBOT_DB" backup.db`'
+    )
+
+
+@dataclass(frozen=True)
+class Migrated:
+    engine: str
+    version: int  # the schema version the database is at now
+    applied: int  # how many migrations this run applied
+
+
+async def migrate_database(location: str, *, pgbouncer: bool = False) -> Migrated:
+    """Apply every pending migration to `location` (creating a SQLite file if needed), without starting
+    the bot. Raises DatabaseUnavailable, OSError or sqlite3.Error when it cannot be opened, SchemaTooNew
+    when a newer StudyBot migrated it."""
+    before = await stored_schema_version(location, pgbouncer=pgbouncer) or 0
+    db = open_database(location, pgbouncer=pgbouncer)
+    latest = latest_version(db.engine)
+    if before > latest:
+        raise SchemaTooNew(
+            f"{mask_password(location)} is at schema version {before}, newer than this StudyBot knows ({latest})"
+        )
+    try:
+        await db.open()
+    except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise DatabaseUnavailable(redact(_one_line(exc), location)) from exc
+    try:
+        version = await db.schema_version()
+    finally:
+        await db.close()
+    applied = sum(1 for number, _name, _sql in migrations(db.engine) if before < number <= version)
+    return Migrated(db.engine, version, applied)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
