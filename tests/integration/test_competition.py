@@ -176,24 +176,29 @@ async def test_three_idle_rounds_end_the_match(arena: Arena) -> None:
 
 async def test_the_runner_plays_a_match_and_a_restarted_runner_resumes_it(arena: Arena) -> None:
     notifier = FakeNotifier()
+    parked = asyncio.Event()
 
     async def fake_sleep(seconds: float) -> None:
         arena.clock.advance(seconds=seconds)
         await asyncio.sleep(0)
 
-    runner = MatchRunner(arena.comp, {"telegram": notifier}, arena.clock, sleep=fake_sleep, lead_in=1, pause=1)
+    async def sleep_until_killed_in_round_2(seconds: float) -> None:
+        if any(t.startswith("[2/3]") for t in notifier.texts()):  # round 2 is out: the process dies while it runs
+            parked.set()
+            await asyncio.Event().wait()
+        await fake_sleep(seconds)
+
+    runner = MatchRunner(
+        arena.comp, {"telegram": notifier}, arena.clock, sleep=sleep_until_killed_in_round_2, lead_in=1, pause=1
+    )
     match_id = await start(arena, "3 10")
     task = runner.tasks[match_id]
-    while True:  # until round 2 is out and its poll recorded
-        latest = await arena.store.latest_round(match_id)
-        if latest is not None and latest.number == 2 and latest.message_id:
-            break
-        await asyncio.sleep(0)
+    await asyncio.wait_for(parked.wait(), timeout=10)
     task.cancel()  # the process dies during round 2
     with pytest.raises(asyncio.CancelledError):
         await task
     latest = await arena.store.latest_round(match_id)
-    assert latest is not None and latest.number == 2 and not latest.closed
+    assert latest is not None and latest.number == 2 and not latest.closed and latest.message_id
 
     second_life = MatchRunner(arena.comp, {"telegram": notifier}, arena.clock, sleep=fake_sleep, lead_in=1, pause=1)
     assert await second_life.resume() == 1
