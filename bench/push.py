@@ -15,9 +15,10 @@ Measured, per run, in this process:
   sendMessage calls / elapsed time. It runs twice, right before and right after the bot (a fresh fake
   with the same limit each time), with fewer messages than the bot (2 x 5,000 at 1,000 msg/s, 2 x 150
   at 30 msg/s): long enough that the per-message pace is steady. The baseline figure is both legs
-  pooled (all their messages / all their time); each leg's rate is in the output too. At 1,000 msg/s
-  both sides are CPU-bound (the server's limit is never reached), so other load on the machine moves
-  the figures; at 30 msg/s both are paced by the limiter.
+  pooled (all their messages / all their time); each leg's rate is in the output too, and
+  `bare_spread` = |before - after| / pooled. At 1,000 msg/s both sides are CPU-bound (the server's
+  limit is never reached), so other load on the machine moves the figures (a large spread says so);
+  at 30 msg/s both are paced by the limiter.
 
 The headline `push_<limit>_rate` is the bot's rate, its baseline the bare sender's rate, and its ratio
 bot / bare (1.0 = the bot delivers as fast as PTB alone can with the same pacing). The server's allowed
@@ -210,11 +211,15 @@ async def push_run(ctx: Context, subscribers: int, limit: int, max_rate: float, 
     after = await bare_sender(ctx, limit, max_rate, bare_count, "after the bot")
     legs = (before, after)
     bare_rate = sum(leg.sent for leg in legs) / sum(leg.elapsed for leg in legs)
+    before_rate, after_rate = before.sent / before.elapsed, after.sent / after.elapsed
+    # how far apart the two legs are, relative to the pooled rate: large = a busy machine, a shaky ratio
+    spread = round(abs(before_rate - after_rate) / bare_rate, 3) if bare_rate else None
     context: dict[str, Any] = {
         "subscribers": subscribers,
         **bot.figures,
-        "bare_rate_before": before.sent / before.elapsed,
-        "bare_rate_after": after.sent / after.elapsed,
+        "bare_rate_before": before_rate,
+        "bare_rate_after": after_rate,
+        "bare_spread": spread,
         "bare_messages_per_leg": bare_count,
         "bare_sent": before.sent + after.sent,
         "bare_server_429s": before.rate_limited + after.rate_limited,
