@@ -8,6 +8,7 @@ together over one connection layer for the composition root and for tests.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Self
 
 from bot.storage.chats import ChatRepository
 from bot.storage.competition import CompetitionRepository
@@ -30,7 +31,7 @@ class Store(StudyRepository, ChatRepository, DailyRepository, CompetitionReposit
     def engine(self) -> str:
         return self.db.engine
 
-    async def open(self) -> Store:
+    async def open(self) -> Self:
         """Connect (creating a SQLite file and its folder if needed) and migrate to the latest schema."""
         await self.db.open()
         return self
@@ -38,7 +39,7 @@ class Store(StudyRepository, ChatRepository, DailyRepository, CompetitionReposit
     async def close(self) -> None:
         await self.db.close()
 
-    async def __aenter__(self) -> Store:
+    async def __aenter__(self) -> Self:
         return await self.open()
 
     async def __aexit__(self, *exc: object) -> None:
