@@ -173,7 +173,9 @@ class SqliteDatabase(Database):
         conn = await aiosqlite.connect(self.path, isolation_level=None)
         try:
             conn.row_factory = aiosqlite.Row
-            for pragma in ("journal_mode=WAL", "foreign_keys=ON", "synchronous=NORMAL", "busy_timeout=5000"):
+            await conn.execute("PRAGMA busy_timeout=5000")
+            await self._switch_to_wal(conn)
+            for pragma in ("foreign_keys=ON", "synchronous=NORMAL"):
                 await conn.execute(f"PRAGMA {pragma}")
             self._conn = conn
             await self.migrate()
@@ -181,6 +183,19 @@ class SqliteDatabase(Database):
             self._conn = None
             await conn.close()
             raise
+
+    @staticmethod
+    async def _switch_to_wal(conn: aiosqlite.Connection, attempts: int = 100) -> None:
+        """PRAGMA journal_mode=WAL, retried: SQLite does not wait on its busy handler for this switch,
+        so a second process opening a fresh file at the same moment gets "database is locked"."""
+        for attempt in range(attempts):
+            try:
+                await conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == attempts - 1:
+                    raise
+                await asyncio.sleep(0.05)
 
     async def close(self) -> None:
         if self._conn is not None:

@@ -73,6 +73,10 @@ _INSERT_REVIEW = (
 )
 
 
+class _LostRace(Exception):
+    """Raised inside a transaction to roll it back: a concurrent first contact created the learner."""
+
+
 def _statuses(expected: Collection[AttemptStatus]) -> tuple[str, tuple[str, ...]]:
     values = tuple(s.value for s in expected)
     return ", ".join("?" for _ in values), values
@@ -94,28 +98,36 @@ class StudyRepository:
                 return known
             await self.db.execute("UPDATE learners SET display_name = ? WHERE id = ?", name, known.id)
             return Learner(known.id, name, known.timezone, known.new_per_day, known.created_at)
-        async with self.db.transaction() as tx:
-            row = await tx.fetchrow(_FIND_LEARNER, identity.platform, identity.external_id)  # raced by another?
-            if row is not None:
-                found = rows.learner(row)
-                assert found is not None
-                return found
-            row = await tx.fetchrow(
-                "INSERT INTO learners (display_name, timezone, new_per_day, created_at) VALUES (?, ?, ?, ?) "
-                "RETURNING id",
-                name,
-                timezone,
-                new_per_day,
-                to_ms(now),
-            )
-            assert row is not None
-            learner_id = int(row[0])
-            await tx.execute(
-                "INSERT INTO identities (platform, external_id, learner_id) VALUES (?, ?, ?)",
-                identity.platform,
-                identity.external_id,
-                learner_id,
-            )
+        try:
+            async with self.db.transaction() as tx:
+                row = await tx.fetchrow(_FIND_LEARNER, identity.platform, identity.external_id)  # raced?
+                if row is not None:
+                    found = rows.learner(row)
+                    assert found is not None
+                    return found
+                row = await tx.fetchrow(
+                    "INSERT INTO learners (display_name, timezone, new_per_day, created_at) VALUES (?, ?, ?, ?) "
+                    "RETURNING id",
+                    name,
+                    timezone,
+                    new_per_day,
+                    to_ms(now),
+                )
+                assert row is not None
+                learner_id = int(row[0])
+                claimed = await tx.fetch(
+                    "INSERT INTO identities (platform, external_id, learner_id) VALUES (?, ?, ?) "
+                    "ON CONFLICT DO NOTHING RETURNING learner_id",
+                    identity.platform,
+                    identity.external_id,
+                    learner_id,
+                )
+                if not claimed:  # another first contact of the same user committed meanwhile (PostgreSQL)
+                    raise _LostRace
+        except _LostRace:  # our learner row was rolled back: theirs is the one
+            winner = await self.find_learner(identity)
+            assert winner is not None
+            return winner
         return Learner(learner_id, name, timezone, new_per_day, from_ms(to_ms(now)))
 
     async def get_learner(self, learner_id: int) -> Learner | None:

@@ -83,13 +83,7 @@ def subscription(learner_id: int | None = None, paused_reason: str | None = None
 # --- learners and attempts ---------------------------------------------------------------------
 
 
-async def test_users_tapping_twice_on_first_contact_get_one_learner_each(
-    store: Store, request: pytest.FixtureRequest
-) -> None:
-    if store.engine == "postgresql":
-        # two transactions miss each other's uncommitted learner under READ COMMITTED; the second
-        # INSERT INTO identities then fails on the primary key (StudyRepository.ensure_learner)
-        request.applymarker(pytest.mark.xfail(reason="ensure_learner races on PostgreSQL", strict=False))
+async def test_users_tapping_twice_on_first_contact_get_one_learner_each(store: Store) -> None:
     users = [Identity("telegram", str(100 + n)) for n in range(20)]
     got = await asyncio.gather(
         *(store.ensure_learner(user, "Ann", NOW, "UTC", 10) for user in users * 2), return_exceptions=True
