@@ -19,6 +19,7 @@ from bot.core.commands import Commands
 from bot.core.competition import CompetitionService
 from bot.core.daily import DailyService
 from bot.core.grading import LexicalGrader
+from bot.core.interview import InterviewService
 from bot.core.llm_grading import ModelGrader
 from bot.core.ports import ChatModel, Clock, Grader, Notifier, SystemClock
 from bot.core.privacy import PrivacyService
@@ -90,9 +91,7 @@ def build_grader(
     return ModelGrader(chat_model, offline, clock, calls_per_hour=settings.llm_calls_per_hour)
 
 
-async def build_app(
-    settings: Settings, *, clock: Clock | None = None, chat_model: ChatModel | None = None
-) -> App:
+async def build_app(settings: Settings, *, clock: Clock | None = None, chat_model: ChatModel | None = None) -> App:
     """Everything the bot needs, wired; the database is opened and migrated."""
     bank = load_bank(settings.content_path)
     store = Store(settings.db, pgbouncer=settings.db_pgbouncer)
@@ -119,6 +118,7 @@ async def build_app(
     commands.attach_daily(daily)
     commands.attach_competition(competition)
     commands.attach_privacy(PrivacyService(store, the_clock))
+    commands.attach_interview(InterviewService(store, study, the_clock))
     return App(
         settings=settings,
         bank=bank,

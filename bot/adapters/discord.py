@@ -237,8 +237,15 @@ class MessagePart:
 
 
 def _with_type_answer(reply: Reply) -> tuple[tuple[Button, ...], ...]:
-    """A question's buttons plus "✍️ Type answer" (next to "Show answer"), where there is room."""
+    """A question's buttons plus "✍️ Type answer" (next to "Show answer", else first), where there is room."""
     rows = [list(row) for row in reply.buttons]
+    if not any(b.label == SHOW_ANSWER_LABEL for row in rows for b in row):
+        extra = Button(TYPE_ANSWER_LABEL, TYPE_ANSWER_ID)
+        if rows and len(rows[0]) < ROW_WIDTH:
+            rows[0].insert(0, extra)
+        elif len(rows) < MAX_ROWS:
+            rows.insert(0, [extra])
+        return tuple(tuple(row) for row in rows)
     for row in rows:
         if any(b.label == SHOW_ANSWER_LABEL for b in row):
             extra = Button(TYPE_ANSWER_LABEL, TYPE_ANSWER_ID)
@@ -251,7 +258,8 @@ def _with_type_answer(reply: Reply) -> tuple[tuple[Button, ...], ...]:
 
 
 def is_question(reply: Reply) -> bool:
-    return any(b.label == SHOW_ANSWER_LABEL for row in reply.buttons for b in row)
+    """Whether the learner answers this message in words (a study question, an interview prompt)."""
+    return reply.answer_box or any(b.label == SHOW_ANSWER_LABEL for row in reply.buttons for b in row)
 
 
 def render(reply: Reply, *, type_answer: bool = True) -> list[MessagePart]:
@@ -359,7 +367,7 @@ def answer_modal() -> discord.ui.Modal:
             label="Answer in your own words",
             custom_id=ANSWER_INPUT_ID,
             style=discord.TextStyle.paragraph,
-            placeholder="I'll tell you which key points you covered, then show the model answer.",
+            placeholder="As you would say it in an interview: the key idea first, then the details.",
             max_length=ANSWER_LIMIT,
             required=True,
         )
@@ -539,7 +547,7 @@ def caller_of(interaction: Interaction) -> Caller:
         return Caller(
             identity=Identity(PLATFORM, str(user.id)),
             display_name=name,
-            chat=Chat(PLATFORM, f"channel:{interaction.channel_id}", is_group=True),
+            chat=Chat(PLATFORM, f"channel:{interaction.channel_id}", is_group=True, private_replies=True),
             is_chat_admin=interaction.permissions.manage_guild,
         )
     return Caller(

@@ -109,12 +109,13 @@ def render_html(reply: Reply, limit: int = CHUNK_LIMIT) -> list[str]:
     return chunks
 
 
-def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
-    if not reply.buttons:
-        return None
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(b.label[:64], callback_data=b.action) for b in row] for row in reply.buttons if row]
-    )
+def keyboard(reply: Reply, username: str | None = None) -> InlineKeyboardMarkup | None:
+    """The reply's buttons; with `private_start` (and the bot's username), a button opening a private chat."""
+    rows = [[InlineKeyboardButton(b.label[:64], callback_data=b.action) for b in row] for row in reply.buttons if row]
+    if reply.private_start and username:
+        link = f"https://t.me/{username}?start={reply.private_start}"
+        rows.append([InlineKeyboardButton("Open a private chat with me", url=link)])
+    return InlineKeyboardMarkup(rows) if rows else None
 
 
 # --- sending --------------------------------------------------------------------------------------
@@ -167,6 +168,15 @@ class TelegramNotifier:
         self.application = application
         self.sender = sender
 
+    @property
+    def username(self) -> str | None:
+        """The bot's @username (known once the application is initialised), for deep links."""
+        try:
+            name: str = self.application.bot.username
+        except RuntimeError:
+            return None
+        return name
+
     async def send(self, chat_id: str, reply: Reply, *, reply_to: int | None = None) -> SendResult:
         if not await self.sender.chats.is_reachable(chat_key(chat_id)):
             return SendResult(Delivery.UNREACHABLE, detail="chat marked unreachable")
@@ -212,7 +222,7 @@ class TelegramNotifier:
         # A native poll is the whole message: its text and option buttons are for other platforms.
         chunks = [] if reply.poll is not None else render_html(reply)
         for index, text in enumerate(chunks):
-            markup = keyboard(reply) if index == len(chunks) - 1 else None
+            markup = keyboard(reply, self.username) if index == len(chunks) - 1 else None
             params = (
                 ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
                 if reply_to is not None and index == 0

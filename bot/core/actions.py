@@ -23,6 +23,8 @@ class Verb(enum.StrEnum):
     FULL_ANSWER = "fa"
     QUIZ_OPTION = "qo"  # group quiz round: arg = option index
     FORGET = "fg"  # confirm deleting all of the learner's data
+    INTERVIEW_SKIP = "is"  # target = interview id, arg = its step (2 * question + 1 for a follow-up)
+    INTERVIEW_END = "ie"
 
 
 _PATTERN = re.compile(r"^([a-z]{2}):(\d{1,15})(?::(\d{1,3}))?$")

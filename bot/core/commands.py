@@ -14,6 +14,7 @@ from typing import Literal
 from bot.core.actions import Verb, parse_action
 from bot.core.competition import CompetitionService
 from bot.core.daily import DailyService
+from bot.core.interview import InterviewService
 from bot.core.model import Caller
 from bot.core.privacy import PrivacyService
 from bot.core.study import INVALID, StudyService
@@ -21,6 +22,7 @@ from bot.core.throttle import Throttle
 from bot.core.views import Bullets, Paragraph, Reply, Span, Title, notice
 
 MAX_ARGS = 200  # longer arguments are certainly a mistake (or abuse); refuse them early
+MODES = ("coach", "real", "history")
 SLOW_DOWN = "Whoa, that's a lot at once! Please slow down for a few seconds."
 
 
@@ -73,6 +75,7 @@ class Commands:
         self._handlers: dict[str, CommandHandler] = {}
         self._verb_handlers: dict[Verb, ActionHandler] = {}
         self._notice_providers: list[NoticeProvider] = []
+        self._interview: InterviewService | None = None
         self.register(CommandSpec("start", "/start", "Welcome and how to practise"), self._start)
         self.register(CommandSpec("help", "/help", "What I can do"), self._help)
         self.register(
@@ -168,6 +171,29 @@ class Commands:
         )
         self.register_verbs(privacy.press, Verb.FORGET)
 
+    def attach_interview(self, interview: InterviewService) -> None:
+        """/interview, /skip, /end and the interview's buttons; while an interview runs in a chat, typed
+        text answers it and /question waits."""
+        self._interview = interview
+        self.register(
+            CommandSpec(
+                "interview",
+                "/interview [coach|real] [topic|mixed] [N]",
+                "A mock interview: N questions (3-10) with follow-ups and a report; /interview history",
+                options=(
+                    OptionSpec("mode", "coach (feedback after each answer), real (timed) or history", choices=MODES),
+                    OptionSpec("topic", "One topic, or mixed (the default)", autocomplete="topic"),
+                    OptionSpec("questions", "Number of questions (3-10)", kind="integer", min_value=3, max_value=10),
+                ),
+            ),
+            interview.command,
+        )
+        self.register(
+            CommandSpec("skip", "/skip", "Pass the open question (in an interview: scored 0)"), interview.skip
+        )
+        self.register(CommandSpec("end", "/end", "End the running interview and see its report"), interview.end)
+        self.register_verbs(interview.press, Verb.INTERVIEW_SKIP, Verb.INTERVIEW_END)
+
     # --- registration ----------------------------------------------------------------------------
 
     def register(self, spec: CommandSpec, handler: CommandHandler) -> None:
@@ -241,6 +267,8 @@ class Commands:
             return None
         if (refusal := self._slow_down(caller)) is not None:
             return refusal
+        if self._interview is not None and (reply := await self._interview.answer_text(caller, text[:4000])):
+            return reply
         return await self.study.answer_text(caller, text[:4000])
 
     # --- parsing helpers -------------------------------------------------------------------------
@@ -259,6 +287,8 @@ class Commands:
     # --- built-in commands -----------------------------------------------------------------------
 
     async def _start(self, caller: Caller, args: str) -> Reply:
+        if args.lower() == "interview" and self._interview is not None:  # Telegram's deep link from a group
+            return await self._interview.command(caller, "")
         return Reply(
             blocks=(
                 Title(f"Hi {caller.display_name}! I'm {self.bot_name}."),
@@ -296,6 +326,11 @@ class Commands:
         )
 
     async def _question(self, caller: Caller, args: str) -> Reply:
+        if self._interview is not None:
+            refusal, learner = await self._interview.busy(caller)
+            if refusal is not None:
+                return refusal
+            return await self.study.next_question(caller, args or None, learner=learner)
         return await self.study.next_question(caller, args or None)
 
     async def _topics(self, caller: Caller, args: str) -> Reply:

@@ -86,6 +86,9 @@ class Chat:
     platform: str
     chat_id: str
     is_group: bool = False
+    # The platform can answer one member privately inside this chat (Discord's ephemeral messages), so
+    # personal flows such as a mock interview can run here.
+    private_replies: bool = False
 
     @property
     def key(self) -> str:
@@ -136,6 +139,7 @@ class ReviewMode(enum.StrEnum):
     REVEAL = "reveal"
     CHOICE = "choice"
     TEXT = "text"
+    INTERVIEW = "interview"  # rated from a mock interview's score
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ from bot.core.ports import Clock, Grader, StudyStore
 from bot.core.views import Bullets, Button, Paragraph, Reply, Span, Title, notice, plural, text_blocks
 from bot.core.zones import zone_info
 
+_SKIPPABLE = (AttemptStatus.OPEN, AttemptStatus.CHOICE, AttemptStatus.REVEALED)
 SKIP_MEMORY = timedelta(hours=1)  # a skipped card stays out of the way this long
 OPTION_LETTERS = "ABCDEFGHIJ"
 DIFFICULTY_NAMES = {1: "warm-up", 2: "core", 3: "deep dive"}
@@ -136,15 +137,19 @@ class StudyService:
 
     # --- asking --------------------------------------------------------------------------------
 
-    async def next_question(self, caller: Caller, topic_text: str | None = None) -> Reply:
-        """The learner's most useful card: a due review (most overdue first), else a new card."""
+    async def next_question(
+        self, caller: Caller, topic_text: str | None = None, *, learner: Learner | None = None
+    ) -> Reply:
+        """The learner's most useful card: a due review (most overdue first), else a new card. `learner`:
+        the caller's learner when already read (one round trip saved)."""
         topic: str | None = None
         if topic_text and topic_text.strip():
             found = self.bank.find_topic(topic_text)
             if found is None:
                 return self.unknown_topic(topic_text)
             topic = found.slug
-        learner = await self.learner(caller)
+        if learner is None or learner.display_name != caller.display_name.strip()[:64]:
+            learner = await self.learner(caller)
         return await self.ask(
             learner, caller.chat.key, topic, asker=caller.display_name if caller.chat.is_group else None
         )
@@ -454,10 +459,16 @@ class StudyService:
         mode: ReviewMode,
         expected: tuple[AttemptStatus, ...],
     ) -> bool:
+        state, review = self._outcome(learner, attempt.card_id, before, preview, mode)
+        return await self.store.record_answer(attempt.id, expected, state, review, self.clock.now())
+
+    def _outcome(
+        self, learner: Learner, card_id: str, before: CardState | None, preview: Preview, mode: ReviewMode
+    ) -> tuple[CardState, Review]:
         now = self.clock.now()
         review = Review(
             learner_id=learner.id,
-            card_id=attempt.card_id,
+            card_id=card_id,
             rating=preview.rating,
             reviewed_at=now,
             mode=mode,
@@ -468,16 +479,32 @@ class StudyService:
         state = preview.state
         if before is None:
             state = replace(state, first_day=review.local_day)
-        return await self.store.record_answer(attempt.id, expected, state, review, now)
+        return state, review
+
+    def review_outcome(
+        self, learner: Learner, card: Card, before: CardState | None, rating: Rating, mode: ReviewMode
+    ) -> tuple[CardState, Review]:
+        """The card state and review log row for rating `card` now (for other services that review, such
+        as a mock interview); the caller stores both in one transaction."""
+        preview = next(p for p in self._previews(learner, card, before) if p.rating is rating)
+        return self._outcome(learner, card.id, before, preview, mode)
 
     async def _skip(self, learner: Learner, attempt: Attempt) -> Reply:
-        expected = (AttemptStatus.OPEN, AttemptStatus.CHOICE, AttemptStatus.REVEALED)
+        expected = _SKIPPABLE
         if attempt.status not in expected:
             return notice(STALE)
         if not await self.store.update_attempt(attempt.id, expected, AttemptStatus.SKIPPED, self.clock.now()):
             return notice(STALE)
         reply = await self.ask(learner, attempt.chat_key, attempt.topic, edit=True)
         return replace(reply, notice="Skipped")
+
+    async def skip_open(self, caller: Caller) -> Reply:
+        """/skip: pass the question open in this chat and ask the next one."""
+        view = await self.store.open_attempt_for(caller.identity, caller.chat.key)
+        if view is None or view.caller is None or view.attempt.status not in _SKIPPABLE:
+            return Reply(blocks=(Paragraph.of("Nothing to skip: no question is open. Send /question for one."),))
+        reply = await self._skip(view.caller, view.attempt)
+        return replace(reply, edit=False)
 
     # --- free text -------------------------------------------------------------------------------
 

@@ -88,6 +88,12 @@ class Reply:
     private: bool = False  # for the asker only where the platform can (Discord ephemeral)
     attachment: tuple[str, bytes] | None = None  # (file name, content)
     extra: tuple[Reply, ...] = field(default=())  # further messages to send after this one
+    # The learner answers this message in their own words: where a chat has no plain-text answer (Discord
+    # slash commands), the adapter offers a box to type into.
+    answer_box: bool = False
+    # Continue in a private chat with the bot: the adapter adds a button that opens one with this start
+    # parameter (Telegram deep link t.me/<bot>?start=<value>).
+    private_start: str | None = None
 
     @property
     def is_notice_only(self) -> bool:

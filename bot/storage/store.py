@@ -14,11 +14,19 @@ from bot.storage.chats import ChatRepository
 from bot.storage.competition import CompetitionRepository
 from bot.storage.daily import DailyRepository
 from bot.storage.db import Database, open_database
+from bot.storage.interviews import InterviewRepository
 from bot.storage.privacy import PrivacyRepository
 from bot.storage.study import StudyRepository
 
 
-class Store(StudyRepository, ChatRepository, DailyRepository, CompetitionRepository, PrivacyRepository):
+class Store(
+    StudyRepository,
+    ChatRepository,
+    DailyRepository,
+    CompetitionRepository,
+    PrivacyRepository,
+    InterviewRepository,
+):
     """All persistence of StudyBot, on SQLite (the embedded default) or PostgreSQL."""
 
     def __init__(self, location: Path | str, *, pgbouncer: bool = False) -> None:

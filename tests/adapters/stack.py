@@ -13,6 +13,7 @@ from bot.core.bank import QuestionBank
 from bot.core.commands import Commands
 from bot.core.competition import CompetitionService
 from bot.core.daily import DailyService
+from bot.core.interview import InterviewService
 from bot.core.model import Caller, Chat, Identity
 from bot.core.ports import Notifier
 from bot.core.privacy import PrivacyService
@@ -61,6 +62,7 @@ def build_stack(
     commands.attach_daily(daily)
     commands.attach_competition(competition)
     commands.attach_privacy(PrivacyService(store, the_clock))
+    commands.attach_interview(InterviewService(store, study, the_clock))
     telegram = TelegramBot(
         commands,
         store,

@@ -19,6 +19,7 @@ import pytest
 from bot.core.commands import Commands
 from bot.core.competition import CompetitionService
 from bot.core.daily import DailyService
+from bot.core.interview import InterviewService
 from bot.core.ports import Notifier
 from bot.core.privacy import PrivacyService
 from bot.core.study import StudyService
@@ -83,6 +84,7 @@ async def world(store_location: str) -> AsyncIterator[World]:
         commands.attach_daily(DailyService(store, study, notifiers, group_content=competition.daily_poll))
         commands.attach_competition(competition)
         commands.attach_privacy(PrivacyService(store, clock))
+        commands.attach_interview(InterviewService(store, study, clock))
         if isinstance(store.db, SqliteDatabase):
             counting = CountingConnection(store.db.conn)
             store.db._conn = counting  # type: ignore[assignment]
