@@ -155,3 +155,21 @@ def test_studybot_version_prints_the_installed_version(tmp_path: Path) -> None:
 
     result = run_bot(tmp_path, "", "--version")
     assert result.returncode == 0 and result.stdout.strip() == f"studybot {version('studybot')}"
+
+
+def test_a_mock_interview_in_the_terminal_answers_by_line_skips_ends_and_reports(tmp_path: Path) -> None:
+    answer = "The gradient flows backwards through the layers by the chain rule and the loss shrinks over training"
+    result = run_bot(tmp_path, f"/interview 3\n{answer}\n/skip\n1\n/end\n/interview history\n", "chat")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Mock interview · 3 questions" in out and "Question 1 of 3" in out and "[1] Skip  [2] End interview" in out
+    verdict = "key points." in out or "doesn't seem to be about this question" in out
+    assert verdict and "Follow-up · question 1 of 3" in out  # coach mode: a verdict, then a follow-up
+    assert "Question 1: " in out and "recorded as" in out  # /skip passed the follow-up: the question is scored
+    assert "Question 2 skipped (scored 0, not reviewed)." in out  # key 1 pressed Skip
+    assert "Interview report · " in out and "ended after 2 questions" in out
+    assert "Your interviews, latest first" in out and "(ended early)" in out
+    con = sqlite3.connect(tmp_path / "data" / "studybot.db")
+    assert con.execute("SELECT COUNT(*) FROM reviews WHERE mode = 'interview'").fetchone() == (1,)
+    assert con.execute("SELECT status FROM interviews").fetchall() == [("ended",)]
+    con.close()
