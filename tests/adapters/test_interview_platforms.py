@@ -6,21 +6,26 @@ from __future__ import annotations
 import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import fsrs
 import pytest
 
 from bot.adapters.discord import ANSWER_MODAL_ID, TYPE_ANSWER_LABEL, DiscordBot
+from bot.adapters.llm import OpenAIChatModel
 from bot.core.commands import Commands
+from bot.core.grading import LexicalGrader
 from bot.core.interview import InterviewService
+from bot.core.llm_grading import ModelGrader
 from bot.core.study import StudyService
 from bot.storage.sqlite import SqliteStore
 from tests.adapters.conftest import DISCORD_GUILD, make_discord
 from tests.adapters.fake_discord import EPHEMERAL, FakeDiscord
+from tests.adapters.fake_llm import FakeLLM
 from tests.adapters.fake_telegram import DEFAULT_USERNAME, FakeTelegram, StoredMessage
 from tests.adapters.stack import Stack, build_stack
-from tests.conftest import small_bank
+from tests.conftest import caller, small_bank
 from tests.fakes import FakeClock
 
 ANSWER = "The chain rule gives the gradient of the loss, and vanishing gradients appear in deep nets."
@@ -179,3 +184,54 @@ async def test_discord_interview_runs_ephemerally_in_a_server_with_the_type_answ
     assert "Interview report · 100%" in shown
     assert await interview_reviews(sqlite) == [3]
     assert all(r.status < 400 for r in discord_fake.requests)
+
+
+# --- with a language model --------------------------------------------------------------------------------
+
+
+async def test_with_a_model_configured_the_follow_up_is_the_models_and_it_grades_the_follow_up_answer(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock(datetime(2026, 2, 2, 7, 0, tzinfo=UTC))
+    bank = small_bank()
+    async with FakeLLM() as llm, SqliteStore(tmp_path / "bot.db") as store:
+        grader = ModelGrader(
+            OpenAIChatModel(llm.base_url, "fake-model", timeout=1.0), LexicalGrader(bank.cards, bank.glossary), clock
+        )
+        study = StudyService(store, bank, clock, scheduler=fsrs.Scheduler(enable_fuzzing=False), grader=grader)
+        commands = Commands(study)
+        commands.attach_interview(InterviewService(store, study, clock, rng=random.Random(4)))
+        ann = caller("1", "Ann")
+        try:
+            await commands.run(ann, "interview", "basics 3")
+            llm.reply_with(
+                {
+                    "covered": [{"index": 0, "evidence": "chain rule"}],
+                    "misconceptions": [],
+                    "feedback": "Say what happens to the gradient in deep stacks.",
+                    "follow_up": "How would you spot vanishing gradients during training?",
+                }
+            )
+            clock.advance(seconds=40)
+            asked = await commands.text(ann, "Backpropagation applies the chain rule layer by layer.")
+            assert asked is not None
+            shown = asked.plain_text()
+            assert "You covered 1 of 3 key points." in shown and "Say what happens to the gradient" in shown
+            assert "How would you spot vanishing gradients during training?" in shown
+            llm.reply_with(
+                {
+                    "covered": [{"index": 1, "evidence": "vanishing gradients"}],
+                    "misconceptions": [],
+                    "feedback": "",
+                    "follow_up": "",
+                }
+            )
+            clock.advance(seconds=40)
+            scored = await commands.text(ann, "I would plot per-layer gradient norms to catch vanishing gradients.")
+            assert scored is not None
+            # the follow-up was graded against the two points the answer missed, and covered one of them
+            assert "brought in 1 of the 2 points it was after: vanishing gradients" in scored.plain_text()
+            expected = 0.75 * (1 / 3) + 0.25 * 0.5
+            assert f"Question 1: {round(expected * 100)}% · recorded as Again." in scored.plain_text()
+        finally:
+            await grader.close()
