@@ -154,9 +154,9 @@ class PlainRun:
             con.execute("COMMIT")
         else:
             learner_id = row["id"]
-        context = con.execute(_PICK_CONTEXT, (learner_id, learner_id, now - 3_600_000)).fetchall()
-        skipped = {r[0] for r in context if r[3]}
-        schedule = [r for r in context if not r[3]]
+        context = con.execute(_PICK_CONTEXT, (learner_id, learner_id, now - 3_600_000, learner_id)).fetchall()
+        skipped = {r[0] for r in context if r[3] == 1}
+        schedule = [r for r in context if r[3] == 0]
         card_id = next((r[0] for r in schedule if r[1] <= now and r[0] not in skipped), None)
         if card_id is None:
             seen = {r[0] for r in schedule}

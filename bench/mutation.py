@@ -4,8 +4,8 @@
 the tests that call the mutated function; its settings are [tool.mutmut] in pyproject.toml) and
 prints one JSON line per module:
 {"name": "mutation:bot/core/study.py", "killed": k, "survived": s, "equivalent": e, "score": k / (k + s)}.
-`python -m bench.mutation bot/core/actions.py` runs one module (the CI smoke check; exit 1 when a
-module misses the target).
+`python -m bench.mutation bot/core/actions.py` runs one module (exit 1 when a module misses the target);
+CI runs `python -m bench.mutation --unit-only bot/core/actions.py` as its smoke check.
 
 It runs on a fresh copy of the committed tree (HEAD, in a temporary directory), so uncommitted work
 in progress in the working tree neither breaks the run nor colours its score; `--working-tree` runs
@@ -110,12 +110,22 @@ def summarise(path: str, equivalent: dict[str, str], seconds: float, root: Path 
     }
 
 
-def snapshot() -> Path:
-    """A fresh copy of the committed tree (git archive HEAD) in a temporary directory."""
+def snapshot(paths: list[str], tests: tuple[str, ...] | None = None) -> Path:
+    """A fresh copy of the committed tree (git archive HEAD) in a temporary directory, with mutmut told to
+    mutate only `paths` (generating and mapping the other modules' mutants is wasted work) and, when
+    given, to select tests only from `tests`."""
     root = Path(tempfile.mkdtemp(prefix="studybot-mutation-"))  # its own folder: runs may overlap
     archive = subprocess.run(["git", "archive", "HEAD"], cwd=ROOT, capture_output=True, check=True).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(root, filter="data")
+    config = root / "pyproject.toml"
+    lines = config.read_text(encoding="utf-8").splitlines()
+    for n, line in enumerate(lines):
+        if line.startswith("only_mutate ="):
+            lines[n] = f"only_mutate = {json.dumps(paths)}"
+        elif tests is not None and line.startswith("pytest_add_cli_args_test_selection ="):
+            lines[n] = f"pytest_add_cli_args_test_selection = {json.dumps([*tests, '-m', 'not slow'])}"
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return root
 
 
@@ -158,10 +168,11 @@ def measure(
     keep: bool = False,
     log: Context | None = None,
     run_equivalents: bool = False,
+    tests: tuple[str, ...] | None = None,
 ) -> list[Result]:
     """Run and summarise; the snapshot is removed afterwards unless `keep` (its path then goes to
-    stderr, for `mutmut show NAME` there)."""
-    root = ROOT if working_tree else snapshot()
+    stderr, for `mutmut show NAME` there). `tests`: select the covering tests only from these folders."""
+    root = ROOT if working_tree else snapshot(paths, tests)
     try:
         seconds = run_mutmut(paths, root, log, run_equivalents)
         equivalent = equivalents()
@@ -178,11 +189,13 @@ async def run(ctx: Context) -> list[Result]:
 
 
 def main(argv: list[str]) -> int:
-    """`python -m bench.mutation [--working-tree] [--keep] [--all] MODULE...`: run and report the given
-    modules (`--all` runs the listed equivalents too, to find stale entries)."""
-    flags = ("--working-tree", "--keep", "--all")
+    """`python -m bench.mutation [--working-tree] [--keep] [--all] [--unit-only] MODULE...`: run and report
+    the given modules (`--all` runs the listed equivalents too, to find stale entries; `--unit-only` takes
+    the covering tests from tests/unit alone: the CI smoke check, which must finish within a minute)."""
+    flags = ("--working-tree", "--keep", "--all", "--unit-only")
     paths = [str(Path(arg)) for arg in argv if arg not in flags] or list(MODULES)
-    lines = measure(paths, "--working-tree" in argv, "--keep" in argv, run_equivalents="--all" in argv)
+    tests = ("tests/unit",) if "--unit-only" in argv else None
+    lines = measure(paths, "--working-tree" in argv, "--keep" in argv, run_equivalents="--all" in argv, tests=tests)
     for line in lines:
         print(json.dumps(line, ensure_ascii=False), flush=True)
     return 0 if all(line["target_met"] for line in lines) else 1

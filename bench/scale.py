@@ -88,9 +88,9 @@ class PlainNextCard:
     def call(self, n: int) -> None:
         con, now = self.con, self.now
         learner_id = con.execute(_FIND_LEARNER, ("telegram", str(n))).fetchone()[0]
-        context = con.execute(_PICK_CONTEXT, (learner_id, learner_id, now - 3_600_000)).fetchall()
-        skipped = {r[0] for r in context if r[3]}
-        schedule = [r for r in context if not r[3]]
+        context = con.execute(_PICK_CONTEXT, (learner_id, learner_id, now - 3_600_000, learner_id)).fetchall()
+        skipped = {r[0] for r in context if r[3] == 1}
+        schedule = [r for r in context if r[3] == 0]
         card_id = next((r[0] for r in schedule if r[1] <= now and r[0] not in skipped), schedule[0][0])
         con.execute(
             "INSERT INTO attempts (learner_id, card_id, chat_key, topic, status, created_at) "

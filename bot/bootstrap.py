@@ -21,6 +21,7 @@ from bot.core.daily import DailyService
 from bot.core.grading import LexicalGrader
 from bot.core.interview import InterviewService
 from bot.core.llm_grading import ModelGrader
+from bot.core.plan import PlanService
 from bot.core.ports import ChatModel, Clock, Grader, Notifier, SystemClock
 from bot.core.privacy import PrivacyService
 from bot.core.study import StudyService
@@ -117,6 +118,7 @@ async def build_app(settings: Settings, *, clock: Clock | None = None, chat_mode
     )
     commands.attach_daily(daily)
     commands.attach_competition(competition)
+    commands.attach_plan(PlanService(store, study))
     commands.attach_privacy(PrivacyService(store, the_clock))
     commands.attach_interview(InterviewService(store, study, the_clock))
     return App(

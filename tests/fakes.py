@@ -10,10 +10,12 @@ from bot.core.model import (
     Attempt,
     AttemptStatus,
     AttemptView,
+    CardEvidence,
     CardState,
     Identity,
     Learner,
     PickContext,
+    Plan,
     Preview,
     Rating,
     Review,
@@ -48,6 +50,7 @@ class MemoryStore:
         self.reviews: list[Review] = []
         self.attempts: dict[int, Attempt] = {}
         self.unreachable: dict[str, str] = {}
+        self.plans: dict[int, Plan] = {}
 
     async def ensure_learner(
         self, identity: Identity, display_name: str, now: datetime, timezone: str, new_per_day: int
@@ -92,7 +95,12 @@ class MemoryStore:
             and a.closed_at is not None
             and a.closed_at >= skipped_since
         }
-        return PickContext(tuple((s.card_id, s.due, s.first_day) for s in mine), frozenset(skipped))
+        plan = self.plans.get(learner_id)
+        return PickContext(
+            tuple((s.card_id, s.due, s.first_day) for s in mine),
+            frozenset(skipped),
+            plan.focus if plan is not None else None,
+        )
 
     async def attempt_for(self, attempt_id: int, identity: Identity) -> AttemptView | None:
         attempt = self.attempts.get(attempt_id)
@@ -189,6 +197,30 @@ class MemoryStore:
 
     async def is_reachable(self, chat_key: str) -> bool:
         return chat_key not in self.unreachable
+
+    async def card_evidence(self, learner_id: int, since: datetime) -> list[CardEvidence]:
+        per_card: dict[str, tuple[int, int]] = {}
+        for r in self.reviews:
+            if r.learner_id == learner_id and r.reviewed_at >= since and not r.was_new:
+                answers, passed = per_card.get(r.card_id, (0, 0))
+                per_card[r.card_id] = (answers + 1, passed + int(r.rating is not Rating.AGAIN))
+        return [CardEvidence(card_id, *counts) for card_id, counts in sorted(per_card.items())]
+
+    async def plan_for(self, learner_id: int) -> Plan | None:
+        return self.plans.get(learner_id)
+
+    async def save_plan(self, plan: Plan) -> None:
+        self.plans[plan.learner_id] = plan
+        await self.set_new_per_day(plan.learner_id, plan.new_per_day)
+
+    async def end_plan(self, learner_id: int) -> tuple[Plan, bool] | None:
+        plan = self.plans.pop(learner_id, None)
+        if plan is None:
+            return None
+        restore = self.learners[learner_id].new_per_day == plan.new_per_day
+        if restore:
+            await self.set_new_per_day(learner_id, plan.previous_new_per_day)
+        return plan, restore
 
 
 class FakeNotifier:

@@ -16,6 +16,7 @@ from bot.core.competition import CompetitionService
 from bot.core.daily import DailyService
 from bot.core.interview import InterviewService
 from bot.core.model import Caller
+from bot.core.plan import PlanService
 from bot.core.privacy import PrivacyService
 from bot.core.study import INVALID, StudyService
 from bot.core.throttle import Throttle
@@ -81,9 +82,9 @@ class Commands:
         self.register(
             CommandSpec(
                 "question",
-                "/question [topic]",
-                "A question to practise: due reviews first, then new",
-                options=(OptionSpec("topic", "Only this topic (see /topics)", autocomplete="topic"),),
+                "/question [topic|weak]",
+                "A question to practise: due reviews first, then new; weak: from your weakest topic",
+                options=(OptionSpec("topic", "Only this topic (see /topics), or weak", autocomplete="topic"),),
             ),
             self._question,
         )
@@ -124,11 +125,11 @@ class Commands:
         self.register(
             CommandSpec(
                 "quiz",
-                "/quiz [questions] [topic] [seconds]",
-                "Start a quiz match in this chat (solo in a private chat)",
+                "/quiz [questions] [topic|weak] [seconds]",
+                "Start a quiz match in this chat (solo in a private chat); weak: this chat's weakest topics",
                 options=(
                     OptionSpec("questions", "Number of questions (1-30)", kind="integer", min_value=1, max_value=30),
-                    OptionSpec("topic", "Only this topic", autocomplete="topic"),
+                    OptionSpec("topic", "Only this topic, or weak", autocomplete="topic"),
                     OptionSpec("seconds", "Seconds per question (10-120)", kind="integer", min_value=10, max_value=120),
                 ),
                 audience="chat",
@@ -156,6 +157,21 @@ class Commands:
             competition.leaderboard,
         )
         self.register_verbs(competition.press, Verb.QUIZ_OPTION)
+
+    def attach_plan(self, plan: PlanService) -> None:
+        """/plan: a plan to the interview date."""
+        self.register(
+            CommandSpec(
+                "plan",
+                "/plan [YYYY-MM-DD [topics] | off]",
+                "A plan to your interview date: new cards a day, countdown, on track or not",
+                options=(
+                    OptionSpec("date", "Interview date YYYY-MM-DD, or off to clear the plan"),
+                    OptionSpec("topics", "Only these topics, e.g. transformers llm (default: all)"),
+                ),
+            ),
+            plan.command,
+        )
 
     def attach_privacy(self, privacy: PrivacyService) -> None:
         """/export and /forget."""

@@ -16,10 +16,22 @@ from typing import Protocol
 
 from bot.core.actions import Action, Verb, parse_action
 from bot.core.bank import QuestionBank
-from bot.core.model import Caller, Card, Chat, Match, MatchStatus, Round, RoundAnswer, Standing, Subscription
-from bot.core.ports import ChatStore, Clock, CompetitionStore, StudyStore
+from bot.core.model import (
+    Caller,
+    Card,
+    Chat,
+    Match,
+    MatchStatus,
+    Round,
+    RoundAnswer,
+    Standing,
+    Subscription,
+    TopicScore,
+)
+from bot.core.ports import ChatStore, Clock, CompetitionStore, QuizHistoryStore, StudyStore
 from bot.core.study import OPTION_LETTERS, StudyService
 from bot.core.views import Bullets, Button, Inline, Paragraph, QuizPoll, Reply, Span, Title, notice
+from bot.core.weak import CHAT_WINDOW, MIN_ANSWERS, rank_topics
 
 DEFAULT_QUESTIONS = 10
 DEFAULT_SECONDS = 20
@@ -31,13 +43,15 @@ IDLE_ROUNDS_TO_END = 3
 DAILY_POLL_HOURS = 24
 MEDALS = ("🥇", "🥈", "🥉")
 USAGE = (
-    "Usage: /quiz [questions] [topic] [seconds] — for example /quiz, /quiz 5, /quiz 10 transformers 30. "
+    "Usage: /quiz [questions] [topic|weak] [seconds] — for example /quiz, /quiz 5, /quiz 10 transformers 30, "
+    "/quiz 5 weak. "
     f"Questions {QUESTIONS_RANGE[0]}-{QUESTIONS_RANGE[1]} (default {DEFAULT_QUESTIONS}), "
     f"seconds per question {SECONDS_RANGE[0]}-{SECONDS_RANGE[1]} (default {DEFAULT_SECONDS})."
 )
+WEAK_WORD = "weak"
 
 
-class CompetitionPorts(CompetitionStore, StudyStore, ChatStore, Protocol):
+class CompetitionPorts(CompetitionStore, StudyStore, ChatStore, QuizHistoryStore, Protocol):
     """The store CompetitionService works on."""
 
 
@@ -139,19 +153,56 @@ class CompetitionService:
         pool = self.bank.cards_in(topic) if topic else self.bank.cards
         return [card for card in pool if card.quiz is not None]
 
+    async def _weak_cards(self, chat_key: str, questions: int) -> tuple[list[Card], Paragraph]:
+        """Questions from the topics this chat answered worst (weakest first, enough to fill the match,
+        topped up from the rest), and a line saying which; every topic when the chat has no history."""
+        evidence = await self.store.chat_card_results(chat_key, self.clock.now() - CHAT_WINDOW)
+        scores = rank_topics(evidence, self.bank)
+        everything = self._quiz_cards(None)
+        if not scores:
+            return self.rng.sample(everything, min(questions, len(everything))), Paragraph.of(
+                f"This chat doesn't have enough quiz answers yet to tell its weakest topics (a topic counts after "
+                f"{MIN_ANSWERS} answers in {CHAT_WINDOW.days} days), so the questions come from every topic."
+            )
+        weakest: list[TopicScore] = []
+        chosen: list[Card] = []
+        for score in scores:  # the weakest topic's questions first, then the next topic's, ...
+            if len(chosen) >= questions:
+                break
+            weakest.append(score)
+            cards = self._quiz_cards(score.topic.slug)
+            chosen += self.rng.sample(cards, min(questions - len(chosen), len(cards)))
+        rest = [card for card in everything if card not in chosen]
+        chosen += self.rng.sample(rest, min(questions - len(chosen), len(rest)))
+        self.rng.shuffle(chosen)
+        named = ", ".join(f"{s.topic.name} {s.rate:.0%}" for s in weakest)
+        return chosen, Paragraph.of(
+            f"Questions from the topics this chat answered worst (right answers, last {CHAT_WINDOW.days} days): "
+            f"{named}."
+        )
+
     async def start(self, caller: Caller, args: str) -> Reply:
-        """/quiz: start a match in this chat, or show the one already running."""
+        """/quiz: start a match in this chat, or show the one already running. `weak` in the arguments:
+        questions from the topics this chat answered worst."""
         running = await self.store.running_match(caller.chat.key)
         if running is not None:
             return await self.state(running)
-        parsed = self.parse_args(args)
+        words = args.split()
+        weak = any(word.casefold() == WEAK_WORD for word in words)
+        parsed = self.parse_args(" ".join(word for word in words if word.casefold() != WEAK_WORD))
         if isinstance(parsed, str):
             return Reply(blocks=(Paragraph.of(parsed),))
         questions, topic, seconds = parsed
-        cards = self._quiz_cards(topic)
-        if not cards:
-            return Reply(blocks=(Paragraph.of("There are no multiple-choice questions for that topic yet."),))
-        chosen = self.rng.sample(cards, min(questions, len(cards)))
+        if weak and topic is not None:
+            return Reply(blocks=(Paragraph.of(f"Choose a topic or weak, not both. {USAGE}"),))
+        note: Paragraph | None = None
+        if weak:
+            chosen, note = await self._weak_cards(caller.chat.key, questions)
+        else:
+            cards = self._quiz_cards(topic)
+            if not cards:
+                return Reply(blocks=(Paragraph.of("There are no multiple-choice questions for that topic yet."),))
+            chosen = self.rng.sample(cards, min(questions, len(cards)))
         learner = await self.study.learner(caller)
         match = await self.store.create_match(
             Match(
@@ -176,12 +227,13 @@ class CompetitionService:
             return await self.state(again) if again else Reply(blocks=(Paragraph.of(USAGE),))
         for listener in self._started_listeners:
             await listener(match)
-        topic_name = self._topic_name(topic)
+        topic_name = "weakest topics" if weak else self._topic_name(topic)
         kind = "Solo quiz" if match.solo else "Quiz"
         count = _plural(match.questions, "question", "questions")
         return Reply(
             blocks=(
                 Title(f"🏁 {kind}: {count} · {seconds} s each · {topic_name}"),
+                *((note,) if note is not None else ()),
                 Paragraph.of(
                     f"Started by {caller.display_name}. A correct answer scores {BASE_POINTS} points plus up to "
                     f"{MAX_SPEED_BONUS} for speed; only your first answer counts. First question in a moment!"

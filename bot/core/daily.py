@@ -273,7 +273,9 @@ class DailyService:
             raise RuntimeError(f"learner {sub.learner_id} is gone")
         current, _best = streaks(await self.store.review_days(learner.id), local_day_of(self.clock.now(), sub.timezone))
         streak = f" · 🔥 {current}-day streak" if current else " · start a streak today!"
-        return await self.study.ask(learner, sub.chat_key, None, header=f"☀️ Your daily question{streak}")
+        return await self.study.ask(
+            learner, sub.chat_key, None, header=f"☀️ Your daily question{streak}", plan_line=True
+        )
 
 
 def _say(text: str) -> Reply:

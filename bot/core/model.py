@@ -206,6 +206,7 @@ class PickContext:
 
     schedule: tuple[tuple[str, datetime, str | None], ...]  # (card id, due, first local day), most due first
     skipped: frozenset[str]  # cards skipped recently
+    plan: PlanFocus | None = None  # the learner's plan to an interview date, if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,3 +330,57 @@ class BoardRow:
     wins: int
     correct: int
     answered: int
+
+
+@dataclass(frozen=True, slots=True)
+class CardEvidence:
+    """How one card went: answers that count as evidence, and how many of them were good (a review not
+    rated Again, or a correct quiz answer)."""
+
+    card_id: str
+    answers: int
+    passed: int
+
+
+@dataclass(frozen=True, slots=True)
+class TopicScore:
+    """A topic's share of good answers over a window, from its cards' evidence."""
+
+    topic: Topic
+    answers: int
+    passed: int
+
+    @property
+    def rate(self) -> float:
+        return self.passed / self.answers if self.answers else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class PlanFocus:
+    """What choosing a new card needs of a learner's plan (read with the schedule, in the same query)."""
+
+    target_day: str  # YYYY-MM-DD, the interview's date in `timezone`
+    timezone: str
+    topics: tuple[str, ...]  # topic slugs; () means every topic
+    rushed: bool  # too close to meet every card in time: the article's questions and weakest topics first
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A learner's plan to an interview date: the daily new-card cap that meets every card of the chosen
+    topics five days before it, and what it started from (to tell whether the learner is on track)."""
+
+    learner_id: int
+    target_day: str  # YYYY-MM-DD in `timezone` (the learner's zone when the plan was set)
+    timezone: str
+    topics: tuple[str, ...]  # topic slugs; () means every topic
+    new_per_day: int  # the daily new-card cap the plan set
+    previous_new_per_day: int  # the learner's cap before, put back when the plan ends (unless changed since)
+    start_day: str  # the local day the plan was set
+    planned: int  # cards of the plan the learner had not seen when it was set
+    rushed: bool
+    created_at: datetime
+
+    @property
+    def focus(self) -> PlanFocus:
+        return PlanFocus(self.target_day, self.timezone, self.topics, self.rushed)

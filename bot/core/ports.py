@@ -15,6 +15,7 @@ from bot.core.model import (
     AttemptView,
     BoardRow,
     Card,
+    CardEvidence,
     CardState,
     Claim,
     Identity,
@@ -22,6 +23,7 @@ from bot.core.model import (
     Match,
     MatchStatus,
     PickContext,
+    Plan,
     Preview,
     Review,
     Round,
@@ -277,3 +279,34 @@ class CompetitionStore(Protocol):
     async def leaderboard(self, chat_key: str, since: datetime | None) -> list[BoardRow]: ...
 
     async def recent_round_cards(self, chat_key: str, limit: int) -> list[str]: ...
+
+
+class PlanStore(Protocol):
+    """A learner's plan to an interview date (at most one each), and the review evidence that ranks their
+    topics. Saving a plan sets the learner's daily new-card cap in the same transaction; ending one puts
+    the cap back to what it was before, unless the learner changed it meanwhile."""
+
+    async def card_evidence(self, learner_id: int, since: datetime) -> list[CardEvidence]:
+        """Per card, in one query: the learner's reviews since `since` of cards seen before (answers),
+        and those not rated Again (passed)."""
+        ...
+
+    async def plan_for(self, learner_id: int) -> Plan | None: ...
+
+    async def save_plan(self, plan: Plan) -> None:
+        """Insert or replace the learner's plan and set their new-card cap to plan.new_per_day, atomically."""
+        ...
+
+    async def end_plan(self, learner_id: int) -> tuple[Plan, bool] | None:
+        """Delete the learner's plan: (the plan, whether the cap was put back to plan.previous_new_per_day),
+        or None when there was none (so of two contacts at once, one ends it)."""
+        ...
+
+
+class QuizHistoryStore(Protocol):
+    """What a chat's quiz answers say about its topics."""
+
+    async def chat_card_results(self, chat_key: str, since: datetime) -> list[CardEvidence]:
+        """Per card, in one query: answers to this chat's quiz rounds opened since `since` (matches and
+        daily polls), and the correct ones."""
+        ...

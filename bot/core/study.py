@@ -7,6 +7,7 @@ import itertools
 import random
 from dataclasses import replace
 from datetime import date, datetime, timedelta
+from typing import Protocol
 
 import fsrs
 
@@ -27,13 +28,23 @@ from bot.core.model import (
     ReviewMode,
     Stats,
     TopicProgress,
+    TopicScore,
 )
-from bot.core.ports import Clock, Grader, StudyStore
+from bot.core.plan import cards_left, countdown_line, finish_plan, plan_is_over
+from bot.core.ports import Clock, Grader, PlanStore, StudyStore
 from bot.core.views import Bullets, Button, Paragraph, Reply, Span, Title, notice, plural, text_blocks
+from bot.core.weak import LEARNER_WINDOW, MIN_ANSWERS, rank_topics
 from bot.core.zones import zone_info
 
 _SKIPPABLE = (AttemptStatus.OPEN, AttemptStatus.CHOICE, AttemptStatus.REVEALED)
 SKIP_MEMORY = timedelta(hours=1)  # a skipped card stays out of the way this long
+# Attempt.topic of a question asked with /question weak, so "Next question" and Skip stay in weak mode
+# (topic slugs are lowercase words and dashes, so it can't be one)
+WEAK = "*weak"
+WEAK_FALLBACK = (
+    f"Not enough reviews yet to tell your weakest topic (a topic counts after {MIN_ANSWERS} reviews of cards "
+    "you had seen before, in 30 days), so here is your next card in the usual order."
+)
 OPTION_LETTERS = "ABCDEFGHIJ"
 DIFFICULTY_NAMES = {1: "warm-up", 2: "core", 3: "deep dive"}
 RATING_EMOJI = {Rating.AGAIN: "🔁", Rating.HARD: "😓", Rating.GOOD: "🙂", Rating.EASY: "😎"}
@@ -97,12 +108,16 @@ def _to_fsrs(state: CardState | None, now: datetime) -> fsrs.Card:
     )
 
 
+class StudyPorts(StudyStore, PlanStore, Protocol):
+    """The store StudyService works on: the learner's practice, and their plan and per-topic evidence."""
+
+
 class StudyService:
     """Spaced-repetition practice for one learner at a time, on FSRS."""
 
     def __init__(
         self,
-        store: StudyStore,
+        store: StudyPorts,
         bank: QuestionBank,
         clock: Clock,
         *,
@@ -143,7 +158,9 @@ class StudyService:
         """The learner's most useful card: a due review (most overdue first), else a new card. `learner`:
         the caller's learner when already read (one round trip saved)."""
         topic: str | None = None
-        if topic_text and topic_text.strip():
+        if topic_text and topic_text.strip().casefold() == "weak":
+            topic = WEAK
+        elif topic_text and topic_text.strip():
             found = self.bank.find_topic(topic_text)
             if found is None:
                 return self.unknown_topic(topic_text)
@@ -164,8 +181,13 @@ class StudyService:
             )
         )
 
-    def _pick(self, learner: Learner, topic: str | None, context: PickContext) -> tuple[Card, bool] | None:
-        """(card, is new): due reviews first (most overdue first), then new cards within the daily cap."""
+    def _pick(
+        self, learner: Learner, topic: str | None, context: PickContext, weakest: tuple[str, ...] = ()
+    ) -> tuple[Card, bool] | None:
+        """(card, is new): due reviews first (most overdue first), then new cards within the daily cap.
+
+        Under a plan, new cards of its topics come first; a rushed plan puts the article's questions
+        first, then the `weakest` topics (weakest first)."""
         now = self.clock.now()
         schedule, skipped = context.schedule, context.skipped
         for card_id, due, _first_day in schedule:
@@ -182,8 +204,50 @@ class StudyService:
         fresh = [card for card in pool if card.id not in seen and card.id not in skipped]
         if not fresh:
             return None
+        plan = context.plan if topic is None else None  # an explicit topic is the learner's choice
+
+        def order(card: Card) -> tuple[int, ...]:
+            if plan is None:
+                return ()
+            outside = int(bool(plan.topics) and card.topic not in plan.topics)
+            if not plan.rushed:
+                return (outside,)
+            rank = weakest.index(card.topic) if card.topic in weakest else len(weakest)
+            return (outside, int(card.seed is None), rank)
+
         # Warm-ups first; within a difficulty, a stable per-learner shuffle mixes the topics.
-        return min(fresh, key=lambda c: (c.difficulty, _mix(learner.id, c.id))), True
+        return min(fresh, key=lambda c: (*order(c), c.difficulty, _mix(learner.id, c.id))), True
+
+    def _ahead_of_schedule(self, topic: str, context: PickContext) -> tuple[Card, bool] | None:
+        """The topic's seen card due soonest (nothing of it is due now): practice ahead of schedule."""
+        for card_id, _due, _first_day in context.schedule:  # most due first
+            card = self.bank.card(card_id)
+            if card is not None and card.topic == topic and card_id not in context.skipped:
+                return card, False
+        return None
+
+    async def topic_scores(self, learner: Learner) -> list[TopicScore]:
+        """The learner's topics with enough recent reviews to judge, weakest first (30-day retention:
+        reviews of cards seen before not rated Again, per topic; ties: fewer reviews, then by name)."""
+        evidence = await self.store.card_evidence(learner.id, self.clock.now() - LEARNER_WINDOW)
+        return rank_topics(evidence, self.bank)
+
+    async def _weak_topic(self, learner: Learner) -> tuple[str | None, Paragraph]:
+        scores = await self.topic_scores(learner)
+        if not scores:
+            return None, Paragraph.of(Span(WEAK_FALLBACK, "italic"))
+        weakest = scores[0]
+        return weakest.topic.slug, Paragraph.of(
+            Span(
+                f"Your weakest topic: {weakest.topic.name} ({weakest.rate:.0%} retention over "
+                f"{plural(weakest.answers, 'review')} in 30 days).",
+                "italic",
+            )
+        )
+
+    def _topic_name(self, slug: str) -> str:
+        topic = self.bank.find_topic(slug)
+        return topic.name if topic else slug
 
     async def ask(
         self,
@@ -194,18 +258,56 @@ class StudyService:
         asker: str | None = None,
         edit: bool = False,
         header: str | None = None,
+        plan_line: bool = False,
     ) -> Reply:
-        context = await self.store.pick_context(learner.id, self.clock.now() - SKIP_MEMORY)
-        picked = self._pick(learner, topic, context)
-        if picked is None:
-            return self._caught_up(learner, topic, context, edit=edit)
-        card, is_new = picked
-        attempt = await self.store.create_attempt(learner.id, card.id, chat_key, self.clock.now(), topic)
-        return self._question_view(card, attempt, is_new=is_new, asker=asker, edit=edit, header=header)
-
-    def _caught_up(self, learner: Learner, topic: str | None, context: PickContext, *, edit: bool) -> Reply:
+        """Put the learner's next card to them. `topic`: a topic slug, WEAK (their weakest topic) or None.
+        `header` goes above the question; `plan_line` adds the plan's countdown (the daily push). A plan
+        whose date has passed ends here, its summary first."""
         now = self.clock.now()
-        lines: list[Paragraph] = []
+        context = await self.store.pick_context(learner.id, now - SKIP_MEMORY)
+        notes: list[Paragraph] = [Paragraph.of(header)] if header else []
+        if context.plan is not None:
+            focus, seen = context.plan, {card_id for card_id, _, _ in context.schedule}
+            if plan_is_over(focus.target_day, focus.timezone, now):
+                ending = await finish_plan(self.store, self.bank, learner, seen)
+                if ending is not None:
+                    notes += ending.blocks
+                    learner = replace(learner, new_per_day=ending.new_per_day)
+                context = replace(context, plan=None)
+            elif plan_line:
+                today = date.fromisoformat(local_day(now, focus.timezone))
+                left = cards_left(self.bank, focus.topics, seen)
+                notes.append(Paragraph.of(countdown_line(focus.target_day, today, left)))
+        chosen = topic
+        if topic == WEAK:
+            chosen, note = await self._weak_topic(learner)
+            notes.append(note)
+        weakest: tuple[str, ...] = ()
+        if context.plan is not None and context.plan.rushed and chosen is None:
+            weakest = tuple(score.topic.slug for score in (await self.topic_scores(learner))[:3])
+        picked = self._pick(learner, chosen, context, weakest)
+        if picked is None and topic == WEAK and chosen is not None:
+            picked = self._ahead_of_schedule(chosen, context)
+            if picked is not None:
+                name = self._topic_name(chosen)
+                notes.append(Paragraph.of(Span(f"Nothing in {name} is due, so this card comes early.", "italic")))
+        if picked is None:
+            return self._caught_up(learner, chosen, context, edit=edit, notes=tuple(notes))
+        card, is_new = picked
+        attempt = await self.store.create_attempt(learner.id, card.id, chat_key, now, topic)
+        return self._question_view(card, attempt, is_new=is_new, asker=asker, edit=edit, notes=tuple(notes))
+
+    def _caught_up(
+        self,
+        learner: Learner,
+        topic: str | None,
+        context: PickContext,
+        *,
+        edit: bool,
+        notes: tuple[Paragraph, ...] = (),
+    ) -> Reply:
+        now = self.clock.now()
+        lines: list[Paragraph] = list(notes)
         where = f" in {topic}" if topic else ""
         today = local_day(now, learner.timezone)
         new_today = sum(1 for _, _, first_day in context.schedule if first_day == today)
@@ -232,7 +334,14 @@ class StudyService:
         return Reply(blocks=tuple(lines), edit=edit)
 
     def _question_view(
-        self, card: Card, attempt: Attempt, *, is_new: bool, asker: str | None, edit: bool, header: str | None = None
+        self,
+        card: Card,
+        attempt: Attempt,
+        *,
+        is_new: bool,
+        asker: str | None,
+        edit: bool,
+        notes: tuple[Paragraph, ...] = (),
     ) -> Reply:
         topic = self.bank.find_topic(card.topic)
         label = f"{topic.name if topic else card.topic} · {DIFFICULTY_NAMES.get(card.difficulty, '')}"
@@ -241,9 +350,7 @@ class StudyService:
         if is_new:
             label += " · new"
         hint = TYPE_HINT_GROUP if asker else TYPE_HINT
-        blocks: list[Paragraph | Title] = []
-        if header:
-            blocks.append(Paragraph.of(header))
+        blocks: list[Paragraph | Title] = list(notes)
         if asker:
             blocks.append(Paragraph.of("Question for ", Span(asker, "bold"), ":"))
         blocks += [
@@ -636,13 +743,27 @@ class StudyService:
 
     async def stats(self, caller: Caller) -> Reply:
         learner = await self.learner(caller)
+        now = self.clock.now()
+        plan = await self.store.plan_for(learner.id)
+        plan_blocks: tuple[Paragraph, ...] = ()
+        if plan is not None and plan_is_over(plan.target_day, plan.timezone, now):
+            ending = await finish_plan(self.store, self.bank, learner, await self.store.seen_card_ids(learner.id))
+            if ending is not None:
+                plan_blocks = ending.blocks
+                learner = replace(learner, new_per_day=ending.new_per_day)
+            plan = None
         s = await self.stats_for(learner)
+        if plan is not None:
+            left = sum(p.total - p.seen for p in s.per_topic if not plan.topics or p.topic.slug in plan.topics)
+            today = date.fromisoformat(local_day(now, plan.timezone))
+            plan_blocks = (Paragraph.of(countdown_line(plan.target_day, today, left)),)
         retention = f"{s.retention_30d:.0%}" if s.retention_30d is not None else "—"
         streak = f"{s.current_streak}-day streak (best {s.best_streak})" if s.best_streak else "no streak yet"
         progress = tuple((Span(p.topic.slug, "code"), f" {p.seen}/{p.total}") for p in s.per_topic if p.total)
         return Reply(
             blocks=(
                 Title(f"Progress of {learner.display_name}"),
+                *plan_blocks,
                 Bullets(
                     (
                         (f"Cards seen: {s.cards_seen} of {s.cards_total}",),
@@ -653,10 +774,30 @@ class StudyService:
                         (f"🔥 {streak}",),
                     )
                 ),
+                *self._weakest_blocks(await self.topic_scores(learner)),
                 Title("By topic"),
                 Bullets(progress),
             ),
             private=True,
+        )
+
+    @staticmethod
+    def _weakest_blocks(scores: list[TopicScore]) -> tuple[Title | Paragraph | Bullets, ...]:
+        if not scores:
+            return (
+                Title("Weakest topics"),
+                Paragraph.of(
+                    f"Not enough reviews yet: a topic counts after {MIN_ANSWERS} reviews of cards you had seen "
+                    "before, in 30 days."
+                ),
+            )
+        items = tuple(
+            (Span(s.topic.slug, "code"), f" {s.rate:.0%} retention ({plural(s.answers, 'review')})") for s in scores[:3]
+        )
+        return (
+            Title("Weakest topics (30 days)"),
+            Bullets(items),
+            Paragraph.of("Practise them with ", Span("/question weak", "code"), "."),
         )
 
     async def set_new_per_day(self, caller: Caller, args: str) -> Reply:
@@ -674,7 +815,19 @@ class StudyService:
         if not text.isdigit() or not 0 <= int(text) <= 50:
             return Reply(blocks=(Paragraph.of("Usage: /newcards N, where N is a whole number from 0 to 50."),))
         await self.store.set_new_per_day(learner.id, int(text))
-        return Reply(blocks=(Paragraph.of(f"Done: up to {plural(int(text), 'new card')} a day."),))
+        done = Paragraph.of(f"Done: up to {plural(int(text), 'new card')} a day.")
+        plan = await self.store.plan_for(learner.id)
+        if plan is None or plan_is_over(plan.target_day, plan.timezone, self.clock.now()):
+            return Reply(blocks=(done,))
+        when = f"{date.fromisoformat(plan.target_day):%d %b}"
+        if int(text) >= plan.new_per_day:
+            advice = f"That's at least the {plan.new_per_day} a day your plan to {when} needs."
+        else:
+            advice = (
+                f"Your plan to {when} set {plan.new_per_day} a day; with fewer, some of its cards may still be new "
+                "in the last days before the interview. /plan shows where you stand."
+            )
+        return Reply(blocks=(done, Paragraph.of(f"{advice} When the plan ends, your number stays as you set it.")))
 
 
 def _mix(learner_id: int, card_id: str) -> bytes:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from bot.core.model import BoardRow, Match, MatchStatus, Round, RoundAnswer, Standing
+from bot.core.model import BoardRow, CardEvidence, Match, MatchStatus, Round, RoundAnswer, Standing
 from bot.storage import rows
 from bot.storage.db import Database
 from bot.storage.rows import to_ms
@@ -181,3 +181,13 @@ class CompetitionRepository:
             "SELECT card_id FROM rounds WHERE chat_key = ? ORDER BY opened_at DESC LIMIT ?", chat_key, limit
         )
         return [r[0] for r in found]
+
+    async def chat_card_results(self, chat_key: str, since: datetime) -> list[CardEvidence]:
+        """Per card: answers to this chat's rounds opened since `since`, and the correct ones (one query)."""
+        found = await self.db.fetch(
+            "SELECT r.card_id, COUNT(*), SUM(a.correct) FROM rounds r JOIN round_answers a ON a.round_id = r.id "
+            "WHERE r.chat_key = ? AND r.opened_at >= ? GROUP BY r.card_id ORDER BY r.card_id",
+            chat_key,
+            to_ms(since),
+        )
+        return [CardEvidence(r[0], int(r[1]), int(r[2])) for r in found]

@@ -17,6 +17,7 @@ LEARNER_TABLES = (
     ("attempts", "learner_id"),
     ("subscriptions", "learner_id"),
     ("round_answers", "learner_id"),
+    ("plans", "learner_id"),
     ("interviews", "learner_id"),
     ("interview_answers", "learner_id"),
 )

@@ -15,6 +15,7 @@ from bot.storage.competition import CompetitionRepository
 from bot.storage.daily import DailyRepository
 from bot.storage.db import Database, open_database
 from bot.storage.interviews import InterviewRepository
+from bot.storage.plans import PlanRepository
 from bot.storage.privacy import PrivacyRepository
 from bot.storage.study import StudyRepository
 
@@ -26,6 +27,7 @@ class Store(
     CompetitionRepository,
     PrivacyRepository,
     InterviewRepository,
+    PlanRepository,
 ):
     """All persistence of StudyBot, on SQLite (the embedded default) or PostgreSQL."""
 

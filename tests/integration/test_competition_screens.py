@@ -30,8 +30,8 @@ from tests.fakes import FakeClock
 GROUP = "-100"
 KEY = f"telegram:{GROUP}"
 USAGE = (
-    "Usage: /quiz [questions] [topic] [seconds] — for example /quiz, /quiz 5, /quiz 10 transformers 30. "
-    "Questions 1-30 (default 10), seconds per question 10-120 (default 20)."
+    "Usage: /quiz [questions] [topic\\|weak] [seconds] — for example /quiz, /quiz 5, /quiz 10 transformers 30, "
+    "/quiz 5 weak. Questions 1-30 (default 10), seconds per question 10-120 (default 20)."
 )
 
 

@@ -20,6 +20,7 @@ from bot.core.commands import Commands
 from bot.core.competition import CompetitionService
 from bot.core.daily import DailyService
 from bot.core.model import Caller, Chat, Identity, MatchStatus
+from bot.core.plan import PlanService
 from bot.core.study import StudyService
 from bot.storage.copy import (
     CopyError,
@@ -87,6 +88,8 @@ async def populate(location: str | Path) -> None:
         await commands.run(ann, "question")  # ... when this one is asked: one expired, one open
         assert "Daily question on" in (await commands.run(ann, "daily", "08:00 UTC")).plain_text()
         assert "Daily question on" in (await commands.run(bob, "daily", "08:00 UTC")).plain_text()
+        commands.attach_plan(PlanService(store, study))
+        assert "Plan set" in (await commands.run(bob, "plan", "2026-05-04 optim")).plain_text()
         await store.mark_unreachable(cid.chat.key, clock.now(), "blocked")
         clock.set(datetime(2026, 4, 1, 8, 0, tzinfo=UTC))
         report = await daily.tick()  # a heartbeat, and a delivery per subscription
@@ -136,8 +139,9 @@ async def test_sqlite_to_postgresql_to_sqlite_keeps_every_row(tmp_path: Path, pg
     original = await dump(source)
     assert set(original) >= {
         "learners", "identities", "card_states", "reviews", "attempts", "chats", "subscriptions",
-        "deliveries", "heartbeats", "matches", "rounds", "round_answers",
+        "deliveries", "heartbeats", "matches", "rounds", "round_answers", "plans",
     }  # fmt: skip
+    assert len(original["plans"]) == 1
     assert all(original.values()), [table for table, rows in original.items() if not rows]  # every table has rows
     kinds = [status for _id, _chat, status in statuses(original)]
     assert {"expired", "open", "choice"} <= set(kinds)

@@ -103,10 +103,10 @@ ON_TELEGRAM = Caller(Identity("telegram", "1"), "Ann", Chat("telegram", "1"))
 @pytest.mark.parametrize(
     ("name", "args", "says"),
     [
-        ("question", "x" * 5000, ("too long for /question", "Usage: /question [topic]")),
+        ("question", "x" * 5000, ("too long for /question", "Usage: /question [topic|weak]")),
         ("daily", "99:99 " + "Z" * 150, ("“99:99” is not a time", "Usage: /daily HH:MM")),
         ("daily", "08:00 Mars/Olympus", ("I don't know the time zone “Mars/Olympus”", "Usage: /daily HH:MM")),
-        ("quiz", "1 2 3 4 5", ("Usage: /quiz [questions] [topic] [seconds]", "Questions 1-30")),
+        ("quiz", "1 2 3 4 5", ("Usage: /quiz [questions] [topic|weak] [seconds]", "Questions 1-30")),
         ("newcards", "1e9", ("Usage: /newcards N", "from 0 to 50")),
         ("leaderboard", "\x00\x01", ("Usage: /leaderboard [week|all]",)),
         ("quiz", "-5", ("I don't know the topic “-5”", "Questions 1-30")),

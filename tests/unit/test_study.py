@@ -366,7 +366,7 @@ def test_interval_labels_are_short_and_human() -> None:
 async def test_unknown_commands_and_help(commands: Commands) -> None:
     assert "I don't know /frobnicate" in (await commands.run(caller(), "frobnicate")).plain_text()
     help_text = (await commands.run(caller(), "help")).plain_text()
-    for name in ("/question [topic]", "/topics", "/stats", "/newcards"):
+    for name in ("/question [topic|weak]", "/topics", "/stats", "/newcards"):
         assert name in help_text
 
 

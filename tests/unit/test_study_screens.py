@@ -186,6 +186,8 @@ async def test_stats_after_two_answers_show_progress_streak_and_topics(commands:
         "**Progress of Ann**\n\n"
         "• Cards seen: 2 of 14\n• Due now: 0\n• New today: 2 of 10\n• Reviews in the last 30 days: 2\n"
         "• Retention (30 days, reviews of cards seen before): —\n• 🔥 1-day streak (best 1)\n\n"
+        "**Weakest topics**\n\n"
+        "Not enough reviews yet: a topic counts after 5 reviews of cards you had seen before, in 30 days.\n\n"
         "**By topic**\n\n"
         "• `basics` 1/6\n• `optim` 1/6\n• `stories` 0/2"
     )
