@@ -19,6 +19,7 @@ from bot.__main__ import main
 from bot.core.commands import Commands
 from bot.core.competition import CompetitionService
 from bot.core.daily import DailyService
+from bot.core.interview import InterviewService
 from bot.core.model import Caller, Chat, Identity, MatchStatus
 from bot.core.plan import PlanService
 from bot.core.study import StudyService
@@ -90,6 +91,13 @@ async def populate(location: str | Path) -> None:
         assert "Daily question on" in (await commands.run(bob, "daily", "08:00 UTC")).plain_text()
         commands.attach_plan(PlanService(store, study))
         assert "Plan set" in (await commands.run(bob, "plan", "2026-05-04 optim")).plain_text()
+        commands.attach_interview(InterviewService(store, study, clock, rng=random.Random(5)))
+        await commands.run(cid, "interview", "basics 3")  # a mock interview with answers and a follow-up
+        clock.advance(seconds=40)
+        await commands.text(cid, "The chain rule gives the gradient of the loss.")
+        clock.advance(seconds=40)
+        followed = await commands.text(cid, "Vanishing gradients shrink the signal.")
+        assert followed is not None and "Question 2 of 3" in followed.plain_text()
         await store.mark_unreachable(cid.chat.key, clock.now(), "blocked")
         clock.set(datetime(2026, 4, 1, 8, 0, tzinfo=UTC))
         report = await daily.tick()  # a heartbeat, and a delivery per subscription
@@ -140,6 +148,7 @@ async def test_sqlite_to_postgresql_to_sqlite_keeps_every_row(tmp_path: Path, pg
     assert set(original) >= {
         "learners", "identities", "card_states", "reviews", "attempts", "chats", "subscriptions",
         "deliveries", "heartbeats", "matches", "rounds", "round_answers", "plans",
+        "interviews", "interview_answers",
     }  # fmt: skip
     assert len(original["plans"]) == 1
     assert all(original.values()), [table for table, rows in original.items() if not rows]  # every table has rows
