@@ -4,6 +4,7 @@ follow-ups, skip, end, the report, the FSRS reviews it records, resuming after a
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -378,3 +379,19 @@ def test_rating_follows_the_score_thresholds() -> None:
     assert question_score(answered, None) == 0.6
     assert question_score(answered, replace(answered, part=Phase.FOLLOW_UP, score=1.0)) == pytest.approx(0.7)
     assert question_score(replace(answered, skipped=True), None) == 0.0
+
+
+async def test_export_includes_interviews_and_forget_deletes_them(world: World) -> None:
+    await world.run(ANN, "interview", "basics 3")
+    await world.say(ANN, FULL)
+    exported = await world.run(ANN, "export")
+    assert exported.attachment is not None
+    data = json.loads(exported.attachment[1])
+    assert len(data["interviews"]) == 1 and data["interviews"][0]["status"] == "running"
+    assert [row["part"] for row in data["interview_answers"]] == ["main"]
+    confirm = await world.run(ANN, "forget")
+    await world.commands.press(ANN, confirm.buttons[0][0].action)
+    left = await world.store.db.fetch(
+        "SELECT COUNT(*) FROM interviews UNION ALL SELECT COUNT(*) FROM interview_answers"
+    )
+    assert [int(row[0]) for row in left] == [0, 0]
