@@ -174,7 +174,6 @@ class CompetitionService:
             chosen += self.rng.sample(cards, min(questions - len(chosen), len(cards)))
         rest = [card for card in everything if card not in chosen]
         chosen += self.rng.sample(rest, min(questions - len(chosen), len(rest)))
-        self.rng.shuffle(chosen)
         named = ", ".join(f"{s.topic.name} {s.rate:.0%}" for s in weakest)
         return chosen, Paragraph.of(
             f"Questions from the topics this chat answered worst (right answers, last {CHAT_WINDOW.days} days): "

@@ -113,10 +113,6 @@ class Progress:
     planned_by_now: int  # new cards the plan expected by the end of yesterday
     planned_by_tonight: int  # ... by the end of today
 
-    @property
-    def on_track(self) -> bool:
-        return self.left == 0 or self.met >= self.planned_by_now
-
 
 def progress(plan: Plan, left: int, today: date) -> Progress:
     """How far the learner is against the plan: the planned cards spread evenly over the days from the

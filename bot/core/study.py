@@ -204,7 +204,7 @@ class StudyService:
         fresh = [card for card in pool if card.id not in seen and card.id not in skipped]
         if not fresh:
             return None
-        plan = context.plan if topic is None else None  # an explicit topic is the learner's choice
+        plan = context.plan
 
         def order(card: Card) -> tuple[int, ...]:
             if plan is None:

@@ -318,3 +318,19 @@ async def test_the_summary_reports_retention_over_the_plan(
     clock.advance(days=8)
     text = (await planning.run(ANN, "plan")).plain_text()
     assert "did 4 reviews (retention 75%)" in text
+
+
+async def test_the_question_that_ends_a_plan_already_has_the_cap_put_back(
+    planning: Commands, store: MemoryStore, clock: FakeClock
+) -> None:
+    await planning.run(ANN, "plan", "2026-03-09 stories")  # a cap of 1; the date is a UTC day
+    me = await planning.study.learner(ANN)
+    await store.set_timezone(me.id, "Pacific/Auckland")  # moved since: 13 hours ahead of the plan's zone
+    clock.set(clock.now().replace(day=9, hour=12))  # 10 March, 01:00 in Auckland; still the 9th in UTC
+    question = await planning.run(ANN, "question")
+    revealed = await planning.press(ANN, button(question, "Show answer"))
+    await planning.press(ANN, button(revealed, "Easy"))  # the learner's one new card of their 10 March
+    clock.set(clock.now().replace(day=10, hour=0, minute=30))  # the plan's date has passed in UTC
+    asked = (await planning.run(ANN, "question")).plain_text()
+    assert "🏁 Your plan to Mon 09 Mar 2026 is over." in asked
+    assert " · new" in asked  # today's new cards follow the cap as it is back to 10, not the plan's 1
