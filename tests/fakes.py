@@ -21,6 +21,7 @@ from bot.core.model import (
     Review,
 )
 from bot.core.ports import Delivery, SendResult
+from bot.core.progress import ProgressHistory
 from bot.core.views import Reply
 
 ACTIVE = (AttemptStatus.OPEN, AttemptStatus.CHOICE, AttemptStatus.REVEALED)
@@ -188,6 +189,13 @@ class MemoryStore:
         mine = [r for r in self.reviews if r.learner_id == learner_id and r.reviewed_at >= since]
         old = [r for r in mine if not r.was_new]
         return len(mine), len(old), sum(1 for r in old if r.rating is not Rating.AGAIN)
+
+    async def progress_history(self, learner_id: int, since_day: str) -> ProgressHistory:
+        per_day: dict[str, int] = {}
+        for r in self.reviews:
+            if r.learner_id == learner_id and r.local_day >= since_day:
+                per_day[r.local_day] = per_day.get(r.local_day, 0) + 1
+        return ProgressHistory(tuple(self._mine(learner_id)), per_day)
 
     async def mark_unreachable(self, chat_key: str, now: datetime, reason: str) -> None:
         self.unreachable[chat_key] = reason

@@ -18,6 +18,7 @@ from bot.core.interview import InterviewService
 from bot.core.model import Caller
 from bot.core.plan import PlanService
 from bot.core.privacy import PrivacyService
+from bot.core.progress import ProgressService
 from bot.core.study import INVALID, StudyService
 from bot.core.throttle import Throttle
 from bot.core.views import Bullets, Paragraph, Reply, Span, Title, notice
@@ -77,6 +78,7 @@ class Commands:
         self._verb_handlers: dict[Verb, ActionHandler] = {}
         self._notice_providers: list[NoticeProvider] = []
         self._interview: InterviewService | None = None
+        self._progress: ProgressService | None = None
         self.register(CommandSpec("start", "/start", "Welcome and how to practise"), self._start)
         self.register(CommandSpec("help", "/help", "What I can do"), self._help)
         self.register(
@@ -186,6 +188,10 @@ class Commands:
             privacy.forget,
         )
         self.register_verbs(privacy.press, Verb.FORGET)
+
+    def attach_progress(self, progress: ProgressService) -> None:
+        """/stats also draws the learner's progress: a picture sent with the text."""
+        self._progress = progress
 
     def attach_interview(self, interview: InterviewService) -> None:
         """/interview, /skip, /end and the interview's buttons; while an interview runs in a chat, typed
@@ -353,7 +359,10 @@ class Commands:
         return self.study.topics_view()
 
     async def _stats(self, caller: Caller, args: str) -> Reply:
-        return await self.study.stats(caller)
+        reply = await self.study.stats(caller)
+        if self._progress is None:
+            return reply
+        return await self._progress.illustrate(caller, reply)
 
     async def _newcards(self, caller: Caller, args: str) -> Reply:
         return await self.study.set_new_per_day(caller, args)

@@ -72,6 +72,15 @@ class QuizPoll:
 
 
 @dataclass(frozen=True, slots=True)
+class Picture:
+    """An image shown in the chat (a photo, an embed's image), unlike an attachment, which is a file to keep."""
+
+    name: str  # file name, e.g. "stats.png"
+    content: bytes  # PNG
+    caption: str  # plain text saying what the picture shows; short (Telegram allows 1024 characters)
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     """What the bot says back.
 
@@ -87,6 +96,7 @@ class Reply:
     poll: QuizPoll | None = None
     private: bool = False  # for the asker only where the platform can (Discord ephemeral)
     attachment: tuple[str, bytes] | None = None  # (file name, content)
+    picture: Picture | None = None  # shown after the text; a platform that refuses it still gets the text
     extra: tuple[Reply, ...] = field(default=())  # further messages to send after this one
     # The learner answers this message in their own words: where a chat has no plain-text answer (Discord
     # slash commands), the adapter offers a box to type into.
@@ -97,7 +107,7 @@ class Reply:
 
     @property
     def is_notice_only(self) -> bool:
-        return not self.blocks and self.poll is None and self.attachment is None
+        return not self.blocks and self.poll is None and self.attachment is None and self.picture is None
 
     def plain_text(self) -> str:
         """The reply as plain text (the terminal, logs and tests)."""

@@ -17,6 +17,7 @@ from bot.storage.db import Database, open_database
 from bot.storage.interviews import InterviewRepository
 from bot.storage.plans import PlanRepository
 from bot.storage.privacy import PrivacyRepository
+from bot.storage.progress import ProgressRepository
 from bot.storage.study import StudyRepository
 
 
@@ -26,6 +27,7 @@ class Store(
     DailyRepository,
     CompetitionRepository,
     PrivacyRepository,
+    ProgressRepository,
     InterviewRepository,
     PlanRepository,
 ):
