@@ -24,8 +24,10 @@ from bot.core.llm_grading import ModelGrader
 from bot.core.plan import PlanService
 from bot.core.ports import ChatModel, Clock, Grader, Notifier, SystemClock
 from bot.core.privacy import PrivacyService
+from bot.core.progress import ProgressService
 from bot.core.study import StudyService
 from bot.logs import setup_logging
+from bot.pictures import ProgressPicturer
 from bot.scheduler import DailyTicker, MatchRunner
 from bot.storage.db import DatabaseUnavailable
 from bot.storage.store import Store
@@ -51,10 +53,13 @@ class App:
     daily: DailyService
     competition: CompetitionService
     notifiers: dict[str, Notifier]
+    pictures: ProgressPicturer | None = None
 
     async def close(self) -> None:
         if isinstance(self.study.grader, ModelGrader):
             await self.study.grader.close()
+        if self.pictures is not None:
+            self.pictures.close()
         await self.store.close()
 
 
@@ -120,6 +125,8 @@ async def build_app(settings: Settings, *, clock: Clock | None = None, chat_mode
     commands.attach_competition(competition)
     commands.attach_plan(PlanService(store, study))
     commands.attach_privacy(PrivacyService(store, the_clock))
+    pictures = ProgressPicturer()
+    commands.attach_progress(ProgressService(store, study, pictures))
     commands.attach_interview(InterviewService(store, study, the_clock))
     return App(
         settings=settings,
@@ -131,6 +138,7 @@ async def build_app(settings: Settings, *, clock: Clock | None = None, chat_mode
         daily=daily,
         competition=competition,
         notifiers=notifiers,
+        pictures=pictures,
     )
 
 
@@ -204,7 +212,7 @@ async def run_chat(settings: Settings) -> int:
 
     app = await build_app(settings)
     try:
-        return await ConsoleChat(app.commands, competition=app.competition).run()
+        return await ConsoleChat(app.commands, competition=app.competition, data_dir=settings.data_dir).run()
     finally:
         await app.close()
 

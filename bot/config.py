@@ -124,6 +124,12 @@ class Settings(BaseSettings):
         """The SQLite file (for health and backup); only meaningful when db_is_postgres is False."""
         return Path(self.db)
 
+    @property
+    def data_dir(self) -> Path:
+        """Where the bot keeps files beside its database (the terminal's /stats pictures): the SQLite
+        file's folder, or ./data when the database is PostgreSQL."""
+        return Path("data") if self.db_is_postgres else Path(self.db).parent
+
     def db_display(self) -> str:
         """The database location with any password hidden, for messages and logs."""
         return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", self.db)

@@ -19,7 +19,7 @@ from typing import TextIO
 from bot.core.commands import Commands
 from bot.core.competition import CompetitionService
 from bot.core.model import Caller, Chat, Identity
-from bot.core.views import Button, Reply
+from bot.core.views import Button, Picture, Reply
 
 PLATFORM = "console"
 
@@ -55,8 +55,10 @@ class ConsoleChat:
         user: str | None = None,
         interactive: bool | None = None,
         competition: CompetitionService | None = None,
+        data_dir: Path | None = None,
     ) -> None:
         self.commands = commands
+        self.data_dir = data_dir if data_dir is not None else Path("data")  # pictures are saved here
         self.competition = competition
         self.stdin = stdin or sys.stdin
         self.stdout = stdout or sys.stdout
@@ -87,6 +89,19 @@ class ConsoleChat:
             path = Path(name).resolve()
             path.write_bytes(content)
             self._print(f"Saved {len(content)} bytes to {path}")
+        if reply.picture is not None:
+            self._save_picture(reply.picture)
+
+    def _save_picture(self, picture: Picture) -> None:
+        """A terminal shows no images: the picture goes to a file in the data folder, and its path is printed."""
+        path = (self.data_dir / picture.name).resolve()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(picture.content)
+        except OSError as exc:
+            self._print(f"I couldn't save your progress picture to {path}: {exc.strerror or exc}.")
+            return
+        self._print(f"{picture.caption}\nPicture saved to {path} (open it in any image viewer).")
 
     async def handle_line(self, line: str) -> bool:
         """Handle one line of input; False when the user wants to leave."""

@@ -49,6 +49,7 @@ from bot.core.views import (
     Code,
     Inline,
     Paragraph,
+    Picture,
     QuizPoll,
     Reply,
     Span,
@@ -213,24 +214,32 @@ class MessagePart:
     content: str | None = None
     buttons: tuple[tuple[Button, ...], ...] = ()
     attachment: tuple[str, bytes] | None = None
+    picture: Picture | None = None  # shown as the embed's image, its caption as the footer
 
     @property
     def has_embed(self) -> bool:
-        return bool(self.title or self.description or self.footer)
+        return bool(self.title or self.description or self.footer or self.picture)
 
     def embed(self) -> discord.Embed | None:
         if not self.has_embed:
             return None
         embed = discord.Embed(title=self.title, description=self.description, colour=discord.Colour.blurple())
-        if self.footer:
-            embed.set_footer(text=self.footer)
+        footer = " · ".join(text for text in (self.footer, self.picture and self.picture.caption) if text)
+        if footer:
+            embed.set_footer(text=footer[:FOOTER_LIMIT])  # footers show text as it is
+        if self.picture is not None:
+            embed.set_image(url=f"attachment://{self.picture.name}")
         return embed
 
-    def file(self) -> discord.File | None:
-        if self.attachment is None:
-            return None
-        name, data = self.attachment
-        return discord.File(io.BytesIO(data), filename=name)
+    def files(self) -> list[discord.File]:
+        """The document attached, and the picture the embed shows."""
+        files = []
+        if self.attachment is not None:
+            name, data = self.attachment
+            files.append(discord.File(io.BytesIO(data), filename=name))
+        if self.picture is not None:
+            files.append(discord.File(io.BytesIO(self.picture.content), filename=self.picture.name))
+        return files
 
     def view(self) -> discord.ui.View | None:
         return build_view(self.buttons)
@@ -291,14 +300,19 @@ def render(reply: Reply, *, type_answer: bool = True) -> list[MessagePart]:
     chunks = _pack(pieces, DESCRIPTION_LIMIT)
     buttons = _with_type_answer(reply) if question else reply.buttons
     if not chunks and title is None:
-        if reply.attachment is None and not any(buttons):
+        if reply.attachment is None and reply.picture is None and not any(buttons):
             return []
-        return [MessagePart(buttons=buttons, attachment=reply.attachment)]
+        return [MessagePart(buttons=buttons, attachment=reply.attachment, picture=reply.picture)]
     parts = [MessagePart(description=chunk) for chunk in chunks] or [MessagePart()]
     parts[0] = MessagePart(title=title, description=parts[0].description, attachment=reply.attachment)
     last = parts[-1]
     parts[-1] = MessagePart(
-        title=last.title, description=last.description, footer=footer, buttons=buttons, attachment=last.attachment
+        title=last.title,
+        description=last.description,
+        footer=footer,
+        buttons=buttons,
+        attachment=last.attachment,
+        picture=reply.picture,
     )
     return parts
 
@@ -386,23 +400,33 @@ def _send_kwargs(part: MessagePart) -> dict[str, Any]:
     view = part.view()
     if view is not None:
         kwargs["view"] = view
-    file = part.file()
-    if file is not None:
-        kwargs["file"] = file
+    files = part.files()
+    if files:
+        kwargs["files"] = files
     return kwargs
 
 
 def _edit_kwargs(part: MessagePart) -> dict[str, Any]:
-    file = part.file()
+    files = part.files()
     kwargs: dict[str, Any] = {
         "content": part.content,
         "embed": part.embed(),
         "view": part.view(),
         "allowed_mentions": discord.AllowedMentions.none(),
     }
-    if file is not None:
-        kwargs["attachments"] = [file]
+    if files:
+        kwargs["attachments"] = files
     return kwargs
+
+
+def _without_picture(part: MessagePart, why: str) -> MessagePart | None:
+    """What to send instead of a part Discord refused because of its picture: the part without it
+    (None when the part had no picture, or nothing else)."""
+    if part.picture is None:
+        return None
+    log.warning("Discord refused a message with a picture (%s); sending it without", why, extra={"platform": PLATFORM})
+    rest = replace(part, picture=None)
+    return rest if rest.content or rest.has_embed or rest.buttons or rest.attachment else None
 
 
 # --- sending --------------------------------------------------------------------------------------
@@ -493,6 +517,11 @@ class DiscordNotifier:
                     chat_id,
                     lambda part=part: target.send(**_send_kwargs(part)),  # type: ignore[misc]
                 )
+                if delivery is Delivery.REJECTED and (rest := _without_picture(part, detail)) is not None:
+                    delivery, sent, detail = await self.sender.call(
+                        chat_id,
+                        lambda rest=rest: target.send(**_send_kwargs(rest)),  # type: ignore[misc]
+                    )
                 if delivery is not Delivery.SENT or sent is None:
                     return SendResult(delivery, message_id=last.message_id, detail=detail)
                 last = SendResult(Delivery.SENT, message_id=str(sent.id))
@@ -939,7 +968,17 @@ class DiscordBot:
         turn.deferred = True
 
     async def _send(self, turn: _Turn, part: MessagePart, *, ephemeral: bool) -> None:
-        """A new message: the interaction's response if none was sent yet, else a followup."""
+        """A new message: the interaction's response if none was sent yet, else a followup. A message
+        Discord refuses because of its picture goes again without it: the text matters more."""
+        try:
+            await self._send_part(turn, part, ephemeral=ephemeral)
+        except discord.HTTPException as exc:
+            rest = _without_picture(part, f"{exc.status} {exc.code}: {exc.text}")
+            if rest is None:
+                raise
+            await self._send_part(turn, rest, ephemeral=ephemeral)
+
+    async def _send_part(self, turn: _Turn, part: MessagePart, *, ephemeral: bool) -> None:
         interaction = turn.interaction
         kwargs = _send_kwargs(part)
         if not interaction.response.is_done():

@@ -44,10 +44,23 @@ from bot.core.commands import Commands
 from bot.core.competition import CompetitionService
 from bot.core.model import Caller, Chat, Identity
 from bot.core.ports import ChatStore, Clock, Delivery, SendResult
-from bot.core.views import Block, Bullets, Code, Inline, Paragraph, Reply, Span, Title, render_plain, split_plain
+from bot.core.views import (
+    Block,
+    Bullets,
+    Code,
+    Inline,
+    Paragraph,
+    Picture,
+    Reply,
+    Span,
+    Title,
+    render_plain,
+    split_plain,
+)
 
 PLATFORM = "telegram"
 MESSAGE_LIMIT = 4096
+CAPTION_LIMIT = 1024  # a photo's caption
 CHUNK_LIMIT = 3900  # HTML length budget per message, safely under the 4096 visible characters
 SORRY = "Sorry, something went wrong on my side. Please try again in a moment."
 
@@ -242,7 +255,33 @@ class TelegramNotifier:
             if delivery is not Delivery.SENT or message is None:
                 return SendResult(delivery, detail=detail)
             last = SendResult(Delivery.SENT, message_id=str(message.message_id), poll_id=last.poll_id)
+        if reply.picture is not None:
+            shown = await self.send_picture(chat_id, reply.picture, reply_to=None if chunks else reply_to)
+            if not chunks:  # the picture is the whole reply
+                return shown
         return last
+
+    async def send_picture(self, chat_id: int | str, picture: Picture, *, reply_to: int | None = None) -> SendResult:
+        """A picture as a photo with its caption. It goes after the reply's text, so a photo Telegram
+        refuses (or that cannot be uploaded) costs the learner the picture only, never the text."""
+        bot = self.application.bot
+        caption = picture.caption
+        if len(caption) > CAPTION_LIMIT:
+            caption = caption[: CAPTION_LIMIT - 1] + "…"
+        params = ReplyParameters(message_id=reply_to, allow_sending_without_reply=True) if reply_to else None
+        delivery, message, detail = await self.sender.call(
+            chat_id,
+            lambda: bot.send_photo(
+                chat_id=chat_id,
+                photo=InputFile(picture.content, filename=picture.name),
+                caption=caption or None,
+                reply_parameters=params,
+            ),
+        )
+        if delivery is not Delivery.SENT or message is None:
+            log.warning("could not send a picture to chat %s (%s): %s", chat_id, delivery.value, detail)
+            return SendResult(delivery, detail=detail)
+        return SendResult(Delivery.SENT, message_id=str(message.message_id))
 
     async def finish_round(self, chat_id: str, message_id: str, view: Reply) -> None:
         """Stop the round's quiz poll (Telegram shows the correct option and the counts itself)."""
@@ -281,6 +320,8 @@ class TelegramNotifier:
                     chat_id=chat_id, text=chunks[-1], parse_mode=ParseMode.HTML, reply_markup=keyboard(rest)
                 ),
             )
+        if reply.picture is not None and delivery is Delivery.SENT:
+            await self.send_picture(chat_id, reply.picture)
         return SendResult(delivery, message_id=str(message_id), detail=detail)
 
 

@@ -21,6 +21,9 @@ What the fake does, and where it follows Discord rather than being merely permis
 * Validation where Discord rejects: message content, embeds, components, autocomplete choices,
   modals and command definitions; violations answer 400 with code 50035 and a nested ``errors``
   object shaped like Discord's.  Empty messages answer 50006.
+* Files: uploads keep their bytes (``FakeDiscord.uploads``), an image attachment carries its width
+  and height, and an embed image given as ``attachment://NAME`` shows that attachment (an image URL
+  must be http(s) or attachment://).
 * Interactions: a token is valid for 15 minutes; the first callback must arrive within
   ``callback_deadline`` seconds (3 s, as on Discord) of the dispatch, and only once (40060).
 * Faults on demand with :meth:`FakeDiscord.fail_next` (429 with ``Via`` and rate-limit headers,
@@ -54,6 +57,8 @@ import discord.gateway
 import discord.http
 import yarl
 from aiohttp import web
+
+from tests.adapters.fake_telegram import image_size
 
 __all__ = [
     "DEFAULT_BOT_PERMISSIONS",
@@ -196,6 +201,7 @@ class _Upload:
     filename: str
     size: int
     content_type: str | None
+    content: bytes = field(default=b"", repr=False)
 
 
 @dataclass
@@ -376,6 +382,19 @@ def _validate_embeds(errors: _Errors, embeds: Any, path: Sequence[str | int]) ->
         for number, item in enumerate(fields):
             total += errors.length((*where, "fields", number, "name"), item.get("name"), 256, 1)
             total += errors.length((*where, "fields", number, "value"), item.get("value"), 1024, 1)
+        for media in ("image", "thumbnail"):
+            url = (embed.get(media) or {}).get("url")
+            if url is None:
+                continue
+            scheme = url.split("://", 1)[0] if isinstance(url, str) and "://" in url else None
+            if scheme is None:
+                errors.add((*where, media, "url"), "URL_TYPE_INVALID_URL", "Not a well formed URL.")
+            elif scheme not in ("http", "https", "attachment"):
+                errors.add(
+                    (*where, media, "url"),
+                    "URL_TYPE_INVALID_SCHEME",
+                    f"Scheme \"{scheme}\" is not supported. Scheme must be one of ('http', 'https', 'attachment').",
+                )
     if total > 6000:
         errors.add(path, "MAX_EMBED_SIZE_EXCEEDED", "Embed size exceeds maximum size of 6000")
 
@@ -545,6 +564,8 @@ class FakeDiscord:
         self.callbacks: list[InteractionCallback] = []
         self.synced_commands: dict[int | None, list[JSON]] = {}
         self.messages: dict[int, JSON] = {}
+        #: The bytes of every file uploaded, by attachment id.
+        self.uploads: dict[int, bytes] = {}
         self.channels: dict[int, JSON] = {}
         self.users: dict[int, JSON] = {self.bot_user_id: self.bot_user}
         self.identify_payloads: list[JSON] = []
@@ -1407,6 +1428,7 @@ class FakeDiscord:
             if interaction.original_message_id is not None:
                 metadata["original_response_message_id"] = str(interaction.original_message_id)
             message["interaction_metadata"] = metadata
+        self._show_attached_images(message)
         self.messages[message_id] = message
         channel = self.channels.get(channel_id)
         if channel is not None:
@@ -1418,17 +1440,37 @@ class FakeDiscord:
         for upload in uploads:
             attachment_id = self.snowflake()
             url = f"{self.base_url}/attachments/{channel_id}/{attachment_id}/{upload.filename}"
-            result.append(
-                {
-                    "id": str(attachment_id),
-                    "filename": upload.filename,
-                    "size": upload.size,
-                    "url": url,
-                    "proxy_url": url,
-                    "content_type": upload.content_type,
-                }
-            )
+            attachment: JSON = {
+                "id": str(attachment_id),
+                "filename": upload.filename,
+                "size": upload.size,
+                "url": url,
+                "proxy_url": url,
+                "content_type": upload.content_type,
+            }
+            size = image_size(upload.content)
+            if size is not None:  # Discord tells an image's size
+                attachment["width"], attachment["height"] = size
+            self.uploads[attachment_id] = upload.content
+            result.append(attachment)
         return result
+
+    @staticmethod
+    def _show_attached_images(message: JSON) -> None:
+        """An embed image given as attachment://NAME shows that attachment of the message (as on
+        Discord, the embed then carries the attachment's URL and size)."""
+        by_name = {a["filename"]: a for a in message["attachments"]}
+        for embed in message["embeds"]:
+            image = embed.get("image")
+            if not isinstance(image, dict) or not str(image.get("url", "")).startswith("attachment://"):
+                continue
+            attachment = by_name.get(str(image["url"]).removeprefix("attachment://"))
+            if attachment is not None:
+                embed["image"] = {
+                    "url": attachment["url"],
+                    "proxy_url": attachment["proxy_url"],
+                    **{k: attachment[k] for k in ("width", "height") if k in attachment},
+                }
 
     def _edit_message(self, message: JSON, body: JSON, uploads: Sequence[_Upload]) -> JSON:
         if "content" in body:
@@ -1446,6 +1488,7 @@ class FakeDiscord:
             message["attachments"] = self._attachments(int(message["channel_id"]), kept, uploads)
         message["flags"] &= ~LOADING
         message["edited_timestamp"] = _now_iso()
+        self._show_attached_images(message)
         if not (message["content"] or message["embeds"] or message["components"] or message["attachments"]):
             raise _ApiError(400, 50006)
         return message
@@ -1542,7 +1585,9 @@ class FakeDiscord:
                         raise _ApiError(400, 50109) from None
                 else:
                     data = await part.read(decode=False)
-                    uploads.append(_Upload(part.filename or "file", len(data), part.headers.get("Content-Type")))
+                    uploads.append(
+                        _Upload(part.filename or "file", len(data), part.headers.get("Content-Type"), bytes(data))
+                    )
             return body, uploads
         raw = await request.read()
         if not raw:

@@ -50,6 +50,7 @@ __all__ = [
     "StoredMessage",
     "StoredPoll",
     "UploadedFile",
+    "image_size",
     "parse_html",
 ]
 
@@ -68,6 +69,10 @@ MAX_POLL_OPTION_LENGTH = 100
 MAX_POLL_EXPLANATION_LENGTH = 200
 MAX_POLL_EXPLANATION_LINE_FEEDS = 2
 MAX_COMMANDS = 100
+MAX_PHOTO_BYTES = 10 * 1024 * 1024  # sendPhoto: at most 10 MB,
+MAX_PHOTO_SIDES = 10_000  # width + height at most 10000,
+MAX_PHOTO_RATIO = 20  # and the longer side at most 20 times the shorter
+PHOTO_BOXES = (90, 320, 800, 1280, 2560)  # the sizes Telegram keeps of a photo (longest side)
 
 NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply "
@@ -250,6 +255,7 @@ class StoredMessage:
     caption: str | None = None
     caption_entities: list[JSON] = field(default_factory=list)
     document: JSON | None = None
+    photo: list[JSON] | None = None
     poll_id: str | None = None
     reply_to: int | None = None
     edit_date: int | None = None
@@ -826,6 +832,7 @@ class FakeTelegram:
             "getChatMember": self._get_chat_member,
             "getChat": self._get_chat,
             "sendDocument": self._send_document,
+            "sendPhoto": self._send_photo,
             "sendChatAction": self._send_chat_action,
         }
         # Telegram matches method names case-insensitively.
@@ -1342,6 +1349,8 @@ class FakeTelegram:
                 message["entities"] = list(stored.entities)
         if stored.document is not None:
             message["document"] = dict(stored.document)
+        if stored.photo is not None:
+            message["photo"] = [dict(size) for size in stored.photo]
         if stored.caption is not None:
             message["caption"] = stored.caption
             if stored.caption_entities:
@@ -1695,6 +1704,57 @@ class FakeTelegram:
         )
         return self._message_json(stored)
 
+    async def _send_photo(self, params: JSON) -> Any:
+        """A photo upload: a real PNG or JPEG within Telegram's limits; kept as the PhotoSizes Telegram
+        makes of it (the longest side scaled into 90, 320, 800, 1280 and 2560 px boxes)."""
+        chat_id = self._chat_id(params)
+        photo = params.get("photo")
+        if isinstance(photo, UploadedFile):
+            if not photo.content:
+                raise _bad("file must be non-empty")
+            if len(photo.content) > MAX_PHOTO_BYTES:
+                raise _ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "Request Entity Too Large")
+            size = image_size(photo.content)
+            if size is None:
+                raise _bad("IMAGE_PROCESS_FAILED")
+            width, height = size
+            if width + height > MAX_PHOTO_SIDES or max(width, height) > MAX_PHOTO_RATIO * min(width, height):
+                raise _bad("PHOTO_INVALID_DIMENSIONS")
+            sizes = _photo_sizes(next(self._ids), width, height, len(photo.content))
+        elif isinstance(photo, str) and photo:
+            known = {
+                size["file_id"]: stored.photo
+                for chat in self._messages.values()
+                for stored in chat.values()
+                if stored.photo
+                for size in stored.photo
+            }
+            if photo not in known:
+                raise _bad("wrong file identifier/HTTP URL specified")
+            sizes = [dict(size) for size in known[photo] or []]
+        else:
+            raise _bad("there is no photo in the request")
+        caption: str | None = None
+        caption_entities: list[JSON] = []
+        raw_caption = _text_param(params, "caption")
+        if raw_caption:
+            caption, caption_entities = _render(raw_caption, params.get("parse_mode"), params.get("caption_entities"))
+            if len(caption) > MAX_CAPTION_LENGTH:
+                raise _bad("message caption is too long")
+        markup = _check_markup(params.get("reply_markup"))
+        reply_to = self._reply_target(params, chat_id)
+        stored = self._store(
+            chat_id,
+            sender=self.bot_user,
+            from_bot=True,
+            photo=sizes,
+            caption=caption or None,
+            caption_entities=caption_entities,
+            reply_markup=markup,
+            reply_to=reply_to,
+        )
+        return self._message_json(stored)
+
     async def _send_chat_action(self, params: JSON) -> Any:
         self._chat_id(params)
         if params.get("action") not in _CHAT_ACTIONS:
@@ -1703,6 +1763,44 @@ class FakeTelegram:
 
 
 # ------------------------------------------------------------------------ helpers
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of a PNG or baseline/progressive JPEG image; None for anything else."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) >= 24 and data[12:16] == b"IHDR":
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data.startswith(b"\xff\xd8"):
+        index = 2
+        while index + 9 < len(data):
+            if data[index] != 0xFF:
+                return None
+            marker = data[index + 1]
+            length = int.from_bytes(data[index + 2 : index + 4], "big")
+            if marker in (0xC0, 0xC1, 0xC2):
+                return int.from_bytes(data[index + 7 : index + 9], "big"), int.from_bytes(
+                    data[index + 5 : index + 7], "big"
+                )
+            index += 2 + length
+    return None
+
+
+def _photo_sizes(serial: int, width: int, height: int, file_size: int) -> list[JSON]:
+    sizes: list[JSON] = []
+    longest = max(width, height)
+    for number, box in enumerate(PHOTO_BOXES):
+        scale = min(1.0, box / longest)
+        sizes.append(
+            {
+                "file_id": f"AgACAgIAAxkBAAI{serial:08d}{number}",
+                "file_unique_id": f"AQAD{serial}{number}",
+                "width": max(1, round(width * scale)),
+                "height": max(1, round(height * scale)),
+                "file_size": round(file_size * scale * scale),
+            }
+        )
+        if scale == 1.0:
+            break
+    return sizes
 
 
 def _guess_chat_type(chat_id: int) -> str:

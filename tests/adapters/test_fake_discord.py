@@ -343,6 +343,32 @@ async def test_discord_limits_are_enforced(fake: FakeDiscord) -> None:
 
 
 @pytest.mark.asyncio
+async def test_an_embed_shows_an_attached_image_by_its_attachment_name(fake: FakeDiscord) -> None:
+    import io
+
+    from PIL import Image
+
+    png = io.BytesIO()
+    Image.new("RGB", (1080, 1900), "white").save(png, format="PNG")
+    guild_id = fake.add_guild()
+    async with running_bot(fake) as bot:
+        channel = bot.client.get_channel(fake.guild_channel_ids(guild_id)[0])
+        assert isinstance(channel, discord.TextChannel)
+        embed = discord.Embed(title="Progress").set_image(url="attachment://stats.png")
+        sent = await channel.send(embed=embed, file=discord.File(io.BytesIO(png.getvalue()), filename="stats.png"))
+        message = fake.messages[sent.id]
+        (attachment,) = message["attachments"]
+        assert (attachment["filename"], attachment["width"], attachment["height"]) == ("stats.png", 1080, 1900)
+        assert message["embeds"][0]["image"]["url"] == attachment["url"]
+        assert fake.uploads[int(attachment["id"])] == png.getvalue()
+        assert sent.embeds[0].image.width == 1080
+
+        with pytest.raises(discord.HTTPException) as bad_scheme:
+            await channel.send(embed=discord.Embed(title="x").set_image(url="ftp://example.invalid/a.png"))
+        assert bad_scheme.value.code == 50035 and "embeds.0.image.url" in bad_scheme.value.text
+
+
+@pytest.mark.asyncio
 async def test_rest_shape_errors_and_auth(fake: FakeDiscord) -> None:
     headers = {"Authorization": f"Bot {TOKEN}"}
     async with aiohttp.ClientSession() as session:

@@ -505,6 +505,50 @@ async def test_documents_keep_their_bytes_and_file_name(fake: FakeTelegram, bot:
     assert (await bot.get_webhook_info()).pending_update_count == 0
 
 
+def png_of(width: int, height: int) -> bytes:
+    """A real PNG of that size (Pillow comes with matplotlib)."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), "white").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.asyncio
+async def test_a_photo_is_kept_in_the_sizes_telegram_makes_of_it_with_its_caption(fake: FakeTelegram, bot: Bot) -> None:
+    message = await bot.send_photo(CHAT, png_of(1080, 2000), caption="Your progress", filename="stats.png")
+
+    assert message.caption == "Your progress"
+    largest = message.photo[-1]
+    assert (largest.width, largest.height) == (1080, 2000)  # under 2560 px: kept as it is
+    assert [max(size.width, size.height) for size in message.photo] == [90, 320, 800, 1280, 2000]
+    upload = fake.calls_to("sendPhoto")[0].params["photo"]
+    assert upload.filename == "stats.png" and upload.content.startswith(b"\x89PNG")
+    again = await bot.send_photo(CHAT, largest.file_id)  # a photo sent before, by its file id
+    assert again.photo[-1].width == 1080
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("photo", "caption", "error"),
+    [
+        (b"not an image at all", None, "IMAGE_PROCESS_FAILED"),
+        ("AgACAgIAAxkBAAInever", None, "wrong file identifier"),
+        (png_of(6000, 4500), None, "PHOTO_INVALID_DIMENSIONS"),
+        (png_of(2100, 100), None, "PHOTO_INVALID_DIMENSIONS"),
+        (png_of(100, 100), "x" * 1025, "caption is too long"),
+    ],
+)
+async def test_a_photo_telegram_cannot_take_is_refused(
+    fake: FakeTelegram, bot: Bot, photo: bytes | str, caption: str | None, error: str
+) -> None:
+    with pytest.raises(BadRequest, match=f"(?i){error}"):  # PTB recases the error codes
+        await bot.send_photo(CHAT, photo, caption=caption)
+    assert fake.messages(CHAT) == []
+
+
 # ------------------------------------------------------------ a real Application
 
 
