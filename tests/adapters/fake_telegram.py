@@ -9,9 +9,11 @@ Point python-telegram-bot at it and it answers like Telegram where it matters::
 
 The fake rejects what Telegram rejects (HTML it cannot parse, texts over 4096
 characters after entity parsing, callback data over 64 bytes, invalid quiz polls,
-edits that change nothing), records every call, long-polls the updates a test
+edits that change nothing, photos that are not a PNG or JPEG or break Telegram's
+size and side-ratio limits), records every call, long-polls the updates a test
 pushes, and injects faults on demand (429/403/5xx, slow answers, blocked chats,
-rate limits). Object shapes follow the Bot API version the installed
+rate limits). A photo is kept as the sizes Telegram makes of it; it cannot be sent
+by URL (the fake has no internet), only uploaded or by a file_id it issued. Object shapes follow the Bot API version the installed
 python-telegram-bot speaks (PTB 22.8: Bot API 10.0, e.g. ``correct_option_ids``
 and option ``persistent_id`` in polls).
 
