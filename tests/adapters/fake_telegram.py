@@ -13,9 +13,10 @@ edits that change nothing, photos that are not a PNG or JPEG or break Telegram's
 size and side-ratio limits), records every call, long-polls the updates a test
 pushes, and injects faults on demand (429/403/5xx, slow answers, blocked chats,
 rate limits). A photo is kept as the sizes Telegram makes of it; it cannot be sent
-by URL (the fake has no internet), only uploaded or by a file_id it issued. Object shapes follow the Bot API version the installed
-python-telegram-bot speaks (PTB 22.8: Bot API 10.0, e.g. ``correct_option_ids``
-and option ``persistent_id`` in polls).
+by URL (the fake has no internet), only uploaded or by a file_id it issued.
+Object shapes follow the Bot API version the installed python-telegram-bot
+speaks (PTB 22.8: Bot API 10.0, e.g. ``correct_option_ids`` and option
+``persistent_id`` in polls).
 
 The fake is deliberately a little stricter than Telegram in two places, both
 written down in the Bot API docs: a ``&`` that does not start an HTML entity is
