@@ -121,7 +121,6 @@ class Glossary:
             if len(group) < 2:
                 raise GlossaryError(f"group {number}: needs a canonical term and at least one other")
             canonical = tuple(words(group[0]))
-            canonical_key = tuple(stem(w) for w in canonical)
             for term in group:
                 key = tuple(stem(w) for w in words(term))  # matched on stems: plurals and -ise spellings too
                 if not key:
@@ -131,8 +130,9 @@ class Glossary:
                 if key in owner and owner[key] != number:
                     raise GlossaryError(f"group {number}: {term!r} is already in group {owner[key]}")
                 owner[key] = number
-                if key != canonical_key:
-                    self._rules[key] = canonical
+                # the canonical term too (to itself), so that a shorter synonym inside it cannot split it:
+                # "guardrail metrics" stays itself instead of becoming "guardrail metrics metrics"
+                self._rules[key] = canonical
         by_first: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {}
         for key, canonical in self._rules.items():
             by_first.setdefault(key[0], []).append((key, canonical))

@@ -18,7 +18,7 @@ import json
 import logging
 import re
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
@@ -137,22 +137,18 @@ def build_messages(card: Card, answer: str) -> list[dict[str, str]]:
 
 
 def parse_reply(content: str) -> _Reply:
-    """The JSON object in a model's reply (bare, or inside a code fence or prose)."""
+    """The JSON object in a model's reply (bare, or inside a code fence or prose, before or after it)."""
     text = content.strip()
     fenced = re.search(r"```(?:json)?\s*(.*?)```", text, re.S)
     if fenced:
         text = fenced.group(1).strip()
-    if not text.startswith("{"):
-        start, end = text.find("{"), text.rfind("}")
-        if start < 0 or end <= start:
-            raise InvalidReply("no JSON object in the reply")
-        text = text[start : end + 1]
-    try:
-        data: Any = json.loads(text)
+    start = text.find("{")
+    if start < 0:
+        raise InvalidReply("no JSON object in the reply")
+    try:  # the object that starts there; whatever note follows it is ignored
+        data, _ = json.JSONDecoder().raw_decode(text[start:])
     except json.JSONDecodeError as exc:
         raise InvalidReply(f"malformed JSON: {exc.msg}") from None
-    if not isinstance(data, dict):
-        raise InvalidReply("the reply is not a JSON object")
     try:
         return _Reply.model_validate(data)
     except ValidationError as exc:
