@@ -41,8 +41,8 @@ from discord.utils import escape_markdown, escape_mentions
 from bot.core.commands import Commands, CommandSpec, OptionSpec
 from bot.core.model import Caller, Chat, Identity
 from bot.core.ports import ChatStore, Clock, Delivery, SendResult
-from bot.core.study import TYPE_HINT, TYPE_HINT_GROUP
 from bot.core.views import (
+    ANSWER_BOX_LABEL,
     Block,
     Bullets,
     Button,
@@ -52,7 +52,6 @@ from bot.core.views import (
     Picture,
     QuizPoll,
     Reply,
-    Span,
     Title,
     render_plain,
     split_plain,
@@ -85,16 +84,12 @@ MODAL_TITLE_LIMIT = 45
 ANSWER_LIMIT = 4000
 UNKNOWN_MESSAGE = 10008  # Discord's error code for a deleted (or never existing) message
 
-# The Discord-only "type your answer" flow: a button next to "Show answer" opens a modal.
-SHOW_ANSWER_LABEL = "Show answer"
-TYPE_ANSWER_LABEL = "✍️ Type answer"
+# Discord reads no plain messages (that needs the privileged message-content intent), so a reply that
+# takes a typed answer gets the core's answer-box button, which opens a modal.
+TYPE_ANSWER_LABEL = ANSWER_BOX_LABEL
 TYPE_ANSWER_ID = "studybot:type-answer"
 ANSWER_MODAL_ID = "studybot:answer"
 ANSWER_INPUT_ID = "answer"
-# The core's question text says "just type it" / "reply to this message" (true on Telegram); here the
-# modal replaces typing.
-TYPING_HINTS = (TYPE_HINT, TYPE_HINT_GROUP)
-PRESS_TYPE_ANSWER = f"press {TYPE_ANSWER_LABEL}"
 
 COMMON_ZONES = (
     "UTC",
@@ -246,29 +241,14 @@ class MessagePart:
 
 
 def _with_type_answer(reply: Reply) -> tuple[tuple[Button, ...], ...]:
-    """A question's buttons plus "✍️ Type answer" (next to "Show answer", else first), where there is room."""
+    """The reply's buttons plus ✍️ Type answer where the core placed it (first row, `answer_box_at`), room allowing."""
     rows = [list(row) for row in reply.buttons]
-    if not any(b.label == SHOW_ANSWER_LABEL for row in rows for b in row):
-        extra = Button(TYPE_ANSWER_LABEL, TYPE_ANSWER_ID)
-        if rows and len(rows[0]) < ROW_WIDTH:
-            rows[0].insert(0, extra)
-        elif len(rows) < MAX_ROWS:
-            rows.insert(0, [extra])
-        return tuple(tuple(row) for row in rows)
-    for row in rows:
-        if any(b.label == SHOW_ANSWER_LABEL for b in row):
-            extra = Button(TYPE_ANSWER_LABEL, TYPE_ANSWER_ID)
-            if len(row) < ROW_WIDTH:
-                row.insert(row.index(next(b for b in row if b.label == SHOW_ANSWER_LABEL)) + 1, extra)
-            elif len(rows) < MAX_ROWS:
-                rows.append([extra])
-            break
+    extra = Button(TYPE_ANSWER_LABEL, TYPE_ANSWER_ID)
+    if rows and len(rows[0]) < ROW_WIDTH:
+        rows[0].insert(min(max(reply.answer_box_at, 0), len(rows[0])), extra)
+    elif len(rows) < MAX_ROWS:
+        rows.insert(0 if reply.answer_box_at <= 0 else 1, [extra])
     return tuple(tuple(row) for row in rows)
-
-
-def is_question(reply: Reply) -> bool:
-    """Whether the learner answers this message in words (a study question, an interview prompt)."""
-    return reply.answer_box or any(b.label == SHOW_ANSWER_LABEL for row in reply.buttons for b in row)
 
 
 def render(reply: Reply, *, type_answer: bool = True) -> list[MessagePart]:
@@ -282,11 +262,11 @@ def render(reply: Reply, *, type_answer: bool = True) -> list[MessagePart]:
     if blocks and isinstance(blocks[0], Title) and blocks[0].text.strip():
         title = _fit(blocks[0].text, TITLE_LIMIT)
         blocks = blocks[1:]
-    question = type_answer and is_question(reply)
+    box = type_answer and reply.answer_box
     pieces: list[str] = []
     for block in blocks:
-        if question and isinstance(block, Paragraph):
-            block = Paragraph(tuple(_press_type_answer(part) for part in block.parts))
+        if box and isinstance(block, Paragraph) and block.with_box is not None:
+            block = Paragraph(block.with_box)
         text = render_block(block)
         if len(text) <= DESCRIPTION_LIMIT:
             pieces.append(text)
@@ -298,7 +278,7 @@ def render(reply: Reply, *, type_answer: bool = True) -> list[MessagePart]:
         if reply.poll.open_seconds:
             footer = f"⏱ {reply.poll.open_seconds} s to answer"
     chunks = _pack(pieces, DESCRIPTION_LIMIT)
-    buttons = _with_type_answer(reply) if question else reply.buttons
+    buttons = _with_type_answer(reply) if box else reply.buttons
     if not chunks and title is None:
         if reply.attachment is None and reply.picture is None and not any(buttons):
             return []
@@ -315,18 +295,6 @@ def render(reply: Reply, *, type_answer: bool = True) -> list[MessagePart]:
         picture=reply.picture,
     )
     return parts
-
-
-def _press_type_answer(part: Inline) -> Inline:
-    for hint in TYPING_HINTS:
-        part = replace_text(part, hint, PRESS_TYPE_ANSWER)
-    return part
-
-
-def replace_text(part: Inline, old: str, new: str) -> Inline:
-    if isinstance(part, str):
-        return part.replace(old, new)
-    return Span(part.text.replace(old, new), part.style)
 
 
 def notice_part(text: str) -> MessagePart:

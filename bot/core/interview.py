@@ -22,7 +22,7 @@ from bot.core.grading import Judgement
 from bot.core.model import Caller, Card, CardState, Identity, Kind, Learner, PickContext, Rating, Review, ReviewMode
 from bot.core.ports import Clock
 from bot.core.study import DIFFICULTY_NAMES, SKIP_MEMORY, TYPE_HINT, StudyService
-from bot.core.views import Block, Bullets, Button, Paragraph, Reply, Span, Title, notice, plural
+from bot.core.views import Block, Bullets, Button, Paragraph, Reply, Span, Title, how_to_answer, notice, plural
 from bot.core.zones import zone_info
 
 DEFAULT_QUESTIONS = 5
@@ -460,7 +460,7 @@ class InterviewService:
                 blocks.append(Paragraph.of(f"⏱ {minutes} min for this answer ({status})."))
             else:
                 blocks.append(Paragraph.of(f"⏱ {minutes} min for this answer."))
-        blocks.append(Paragraph.of(Span(f"Answer in your own words ({TYPE_HINT}).", "italic")))
+        blocks.append(how_to_answer("Answer in your own words ({how}).", TYPE_HINT))
         buttons = (
             (
                 Button("Skip", Action(Verb.INTERVIEW_SKIP, interview.id, interview.step).encode()),

@@ -32,7 +32,18 @@ from bot.core.model import (
 )
 from bot.core.plan import cards_left, countdown_line, finish_plan, plan_is_over
 from bot.core.ports import Clock, Grader, PlanStore, StudyStore
-from bot.core.views import Bullets, Button, Paragraph, Reply, Span, Title, notice, plural, text_blocks
+from bot.core.views import (
+    Bullets,
+    Button,
+    Paragraph,
+    Reply,
+    Span,
+    Title,
+    how_to_answer,
+    notice,
+    plural,
+    text_blocks,
+)
 from bot.core.weak import LEARNER_WINDOW, MIN_ANSWERS, rank_topics
 from bot.core.zones import zone_info
 
@@ -49,6 +60,7 @@ OPTION_LETTERS = "ABCDEFGHIJ"
 DIFFICULTY_NAMES = {1: "warm-up", 2: "core", 3: "deep dive"}
 RATING_EMOJI = {Rating.AGAIN: "🔁", Rating.HARD: "😓", Rating.GOOD: "🙂", Rating.EASY: "😎"}
 
+SHOW_ANSWER_LABEL = "Show answer"
 TYPE_HINT = "just type it"
 TYPE_HINT_GROUP = "reply to this message"  # in groups the bot only reads replies to its own messages
 STALE = "This question is already closed. Send /question for a new one."
@@ -356,12 +368,18 @@ class StudyService:
         blocks += [
             Title(label),
             Paragraph.of(Span(card.question, "bold")),
-            Paragraph.of(Span(f"Answer in your own words ({hint}), or pick a button.", "italic")),
+            how_to_answer("Answer in your own words ({how}), or pick a button.", hint),
         ]
-        return Reply(blocks=tuple(blocks), buttons=self._question_buttons(card, attempt), edit=edit)
+        return Reply(
+            blocks=tuple(blocks),
+            buttons=self._question_buttons(card, attempt),
+            edit=edit,
+            answer_box=True,
+            answer_box_at=1,  # after Show answer: the two ways to see how you did
+        )
 
     def _question_buttons(self, card: Card, attempt: Attempt) -> tuple[tuple[Button, ...], ...]:
-        first_row = [Button("Show answer", Action(Verb.SHOW_ANSWER, attempt.id).encode())]
+        first_row = [Button(SHOW_ANSWER_LABEL, Action(Verb.SHOW_ANSWER, attempt.id).encode())]
         if card.quiz is not None:
             first_row.append(Button("Multiple choice", Action(Verb.CHOICE, attempt.id).encode()))
         return (tuple(first_row), (Button("Skip", Action(Verb.SKIP, attempt.id).encode()),))
@@ -476,7 +494,7 @@ class StudyService:
 
     async def _choice(self, attempt: Attempt, card: Card) -> Reply:
         if card.quiz is None:
-            return notice("This card has no multiple-choice form. Try “Show answer”.")
+            return notice(f"This card has no multiple-choice form. Try “{SHOW_ANSWER_LABEL}”.")
         if attempt.status is not AttemptStatus.OPEN:
             return notice(STALE)
         order = list(range(len(card.quiz.options)))
@@ -495,7 +513,7 @@ class StudyService:
     def _choice_buttons(self, attempt: Attempt, count: int) -> tuple[tuple[Button, ...], ...]:
         return (
             tuple(Button(OPTION_LETTERS[n], Action(Verb.OPTION, attempt.id, n).encode()) for n in range(count)),
-            (Button("Show answer instead", Action(Verb.SHOW_ANSWER, attempt.id).encode()),),
+            (Button(f"{SHOW_ANSWER_LABEL} instead", Action(Verb.SHOW_ANSWER, attempt.id).encode()),),
         )
 
     async def _pick_option(
@@ -646,7 +664,10 @@ class StudyService:
             advice = f"Pick an option ({letters}) with the buttons, or type your answer in a sentence or two."
             buttons = self._choice_buttons(attempt, len(attempt.options))
         else:
-            advice = "Type your answer in a sentence or two, or use a button: Show answer if you don't know, or Skip."
+            advice = (
+                f"Type your answer in a sentence or two, or use a button: {SHOW_ANSWER_LABEL} if you don't know, "
+                "or Skip."
+            )
             buttons = self._question_buttons(card, attempt)
         return Reply(
             blocks=(
@@ -656,6 +677,8 @@ class StudyService:
             ),
             buttons=buttons,
             notice="Not taken as an answer",
+            answer_box=attempt.status is not AttemptStatus.CHOICE,
+            answer_box_at=1,
         )
 
     def judgement_blocks(self, judgement: Judgement) -> tuple[Paragraph | Title | Bullets, ...]:

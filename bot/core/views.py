@@ -30,6 +30,9 @@ class Title:
 @dataclass(frozen=True, slots=True)
 class Paragraph:
     parts: tuple[Inline, ...]
+    # What the paragraph says instead where the reply's answer box is shown (a chat whose plain messages
+    # do not reach the bot): how to answer differs there. See `how_to_answer`.
+    with_box: tuple[Inline, ...] | None = None
 
     @classmethod
     def of(cls, *parts: Inline) -> Paragraph:
@@ -98,9 +101,11 @@ class Reply:
     attachment: tuple[str, bytes] | None = None  # (file name, content)
     picture: Picture | None = None  # shown after the text; a platform that refuses it still gets the text
     extra: tuple[Reply, ...] = field(default=())  # further messages to send after this one
-    # The learner answers this message in their own words: where a chat has no plain-text answer (Discord
-    # slash commands), the adapter offers a box to type into.
+    # The learner answers this message in their own words. Where a chat's plain messages do not reach the
+    # bot (Discord), the adapter offers a box to type into, opened by a button labelled ANSWER_BOX_LABEL at
+    # index `answer_box_at` of the first row of buttons, and shows the `with_box` form of paragraphs.
     answer_box: bool = False
+    answer_box_at: int = 0
     # Continue in a private chat with the bot: the adapter adds a button that opens one with this start
     # parameter (Telegram deep link t.me/<bot>?start=<value>).
     private_start: str | None = None
@@ -112,6 +117,18 @@ class Reply:
     def plain_text(self) -> str:
         """The reply as plain text (the terminal, logs and tests)."""
         return render_plain(self.blocks)
+
+
+ANSWER_BOX_LABEL = "✍️ Type answer"  # the button that opens the answer box, where one is shown
+
+
+def how_to_answer(sentence: str, typed: str) -> Paragraph:
+    """An italic line saying how to answer in words: `sentence` with "{how}" filled by `typed` (e.g. "just
+    type it") where a plain message reaches the bot, and by "press ✍️ Type answer" where the box is shown."""
+    return Paragraph(
+        (Span(sentence.format(how=typed), "italic"),),
+        with_box=(Span(sentence.format(how=f"press {ANSWER_BOX_LABEL}"), "italic"),),
+    )
 
 
 def plural(count: int, noun: str, nouns: str | None = None) -> str:

@@ -25,10 +25,11 @@ from bot.adapters.discord import (
     build_view,
     render,
 )
+from bot.core import study as study_module
 from bot.core.commands import CommandSpec, OptionSpec
 from bot.core.model import Caller
 from bot.core.ports import Delivery
-from bot.core.views import Bullets, Button, Paragraph, QuizPoll, Reply, Title
+from bot.core.views import Bullets, Button, Paragraph, QuizPoll, Reply, Title, how_to_answer
 from bot.storage.sqlite import SqliteStore
 from tests.adapters.conftest import DISCORD_GUILD, DISCORD_TOKEN, make_discord
 from tests.adapters.fake_discord import EPHEMERAL, LOADING, FakeDiscord, InteractionCallback, point_discord_at
@@ -325,6 +326,38 @@ async def test_the_type_answer_modal_is_graded_against_key_points(
     await discord_fake.send_interaction(again)
     nothing_open = await discord_fake.wait_for_callback(again)
     assert nothing_open.type == 4 and "No question is open" in (nothing_open.data or {}).get("content", "")
+
+
+async def test_the_type_answer_button_follows_the_cores_answer_box_not_a_button_label(
+    discord_fake: FakeDiscord, discord_bot: DiscordBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(study_module, "SHOW_ANSWER_LABEL", "Reveal")  # the core renames its button
+    payload, _ = await slash(discord_fake, "question")
+    question = original(discord_fake, payload)
+    assert list(buttons(question)) == ["Reveal", TYPE_ANSWER_LABEL, "Multiple choice", "Skip"]
+    assert "press ✍️ Type answer" in text_of(question)
+    _, opened = await press(discord_fake, question, TYPE_ANSWER_LABEL)
+    assert opened.type == 9 and (opened.data or {})["custom_id"] == ANSWER_MODAL_ID
+
+
+def test_a_reply_without_an_answer_box_is_rendered_as_the_core_wrote_it() -> None:
+    reply = Reply(
+        blocks=(how_to_answer("Answer in your own words ({how}).", "just type it"),),
+        buttons=((Button("Show answer", "sa:1"), Button("Skip", "sk:1")),),
+    )
+    (part,) = render(reply)
+    assert [b.label for row in part.buttons for b in row] == ["Show answer", "Skip"]
+    assert "just type it" in (part.description or "") and "Type answer" not in (part.description or "")
+
+
+def test_a_reply_with_an_answer_box_gets_its_button_where_the_core_placed_it_and_says_how_to_open_it() -> None:
+    row = (Button("First", "a:1"), Button("Second", "a:2"))
+    hint = how_to_answer("Answer ({how}).", "just type it")
+    for at, expected in ((0, ["✍️ Type answer", "First", "Second"]), (2, ["First", "Second", "✍️ Type answer"])):
+        (part,) = render(Reply(blocks=(hint,), buttons=(row,), answer_box=True, answer_box_at=at))
+        assert [b.label for r in part.buttons for b in r] == expected
+        assert "press ✍️ Type answer" in (part.description or "")
+        assert "just type it" not in (part.description or "")
 
 
 @pytest.mark.parametrize("text", ["hello", "7", "idk"])

@@ -77,6 +77,16 @@ async def test_help_lists_every_command(fake: FakeTelegram, telegram: TelegramBo
         assert usage in text
 
 
+async def test_a_question_says_to_just_type_the_answer_and_offers_no_answer_box(
+    fake: FakeTelegram, telegram: TelegramBot
+) -> None:
+    ann = fake.make_user(ANN, "Ann")
+    await say(fake, telegram, "/question", ann)
+    question = last_bot_message(fake, ANN)
+    assert "Answer in your own words (just type it), or pick a button." in (question.text or "")
+    assert "Type answer" not in (question.text or "") and "Type answer" not in str(buttons(question))
+
+
 async def test_question_reveal_and_rate_edit_one_message_in_place(
     fake: FakeTelegram, telegram: TelegramBot, sqlite: SqliteStore
 ) -> None:
