@@ -27,8 +27,20 @@ Slug = Annotated[str, StringConstraints(pattern=SLUG, max_length=48)]
 NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
+# Words the commands read in the place of a topic (/question weak, /interview coach mixed, /plan off, ...):
+# a topic alias may not be one of them.
+COMMAND_WORDS = frozenset({"weak", "mixed", "coach", "real", "history", "off", "all", "week"})
+ALIAS_MAX = 40
+
+
 def _norm(text: str) -> str:
     return " ".join(text.casefold().split())
+
+
+def topic_key(text: str) -> str:
+    """How a typed topic is compared with slugs, names and aliases: case-folded, spaces and underscores
+    as hyphens ("Large language models" -> "large-language-models")."""
+    return re.sub(r"[\s_]+", "-", text.strip().casefold())
 
 
 class QuizModel(BaseModel):
@@ -109,6 +121,8 @@ class DeckHeader(BaseModel):
     description: str = ""
     order: int = 100  # decks (and so topics) are listed by this, then by file name
     topics: dict[Slug, NonBlank] = Field(min_length=1)
+    # other names a topic answers to (/question ethics): topic slug -> aliases, checked in QuestionBank.load
+    aliases: dict[Slug, list[str]] = Field(default_factory=dict)
     cards: list[Any] = Field(min_length=1)
 
 
@@ -147,11 +161,18 @@ class QuestionBank:
         topics: Iterable[Topic],
         decks: Iterable[DeckInfo] = (),
         glossary: Glossary | None = None,
+        aliases: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         self._cards: tuple[Card, ...] = tuple(cards)
         self._by_id = {card.id: card for card in self._cards}
         self._topics: tuple[Topic, ...] = tuple(topics)
         self._topic_by_slug = {topic.slug: topic for topic in self._topics}
+        self._aliases: dict[str, tuple[str, ...]] = {
+            slug: tuple(names) for slug, names in (aliases or {}).items() if slug in self._topic_by_slug
+        }
+        self._topic_by_alias = {
+            topic_key(alias): self._topic_by_slug[slug] for slug, names in self._aliases.items() for alias in names
+        }
         self._by_topic: dict[str, tuple[Card, ...]] = {
             topic.slug: tuple(c for c in self._cards if c.topic == topic.slug) for topic in self._topics
         }
@@ -181,6 +202,7 @@ class QuestionBank:
         seed_origin: dict[int, str] = {}
         deck_origin: dict[str, str] = {}
         deck_order: dict[str, int] = {}
+        declared_aliases: list[tuple[str, str, str]] = []  # (file, topic slug, alias), checked once all are read
         for file in files:
             name = file.name
             try:
@@ -210,6 +232,7 @@ class QuestionBank:
                     continue
                 topics.setdefault(slug, Topic(slug=slug, name=topic_name))
                 topic_origin.setdefault(slug, name)
+            problems.extend(_alias_shape_problems(name, header, declared_aliases))
             count = 0
             for index, item in enumerate(header.cards):
                 card_id = item.get("id") if isinstance(item, dict) else None
@@ -255,6 +278,7 @@ class QuestionBank:
                 count += 1
             decks.append(DeckInfo(slug=header.deck, title=header.title, path=str(file), cards=count))
             deck_order[header.deck] = header.order
+        aliases = _resolve_aliases(declared_aliases, topics, problems)
         if problems:
             raise DeckError(problems)
         decks.sort(key=lambda deck: (deck_order[deck.slug], deck.path))
@@ -264,7 +288,7 @@ class QuestionBank:
         for card in cards:
             if topics[card.topic] not in ordered_topics:
                 ordered_topics.append(topics[card.topic])
-        return cls(cards, ordered_topics, decks, glossary)
+        return cls(cards, ordered_topics, decks, glossary, aliases)
 
     # --- lookup --------------------------------------------------------------------------------
 
@@ -289,14 +313,22 @@ class QuestionBank:
         """Cards that are questions of the source article, by question number."""
         return {card.seed: card for card in self._cards if card.seed is not None}
 
+    def aliases(self, topic: str) -> tuple[str, ...]:
+        """The other names a topic answers to, as its deck declares them ("ethics", "fairness", ...)."""
+        return self._aliases.get(topic, ())
+
     def find_topic(self, text: str) -> Topic | None:
-        """A topic by slug or name, case-insensitive; a unique prefix is enough ("opt" -> optimization)."""
-        wanted = re.sub(r"[\s_]+", "-", text.strip().casefold())
+        """A topic by slug, name or alias, case-insensitive ("LLMs" -> llm, "ethics" -> interpretability-ethics);
+        else a unique prefix of a slug or name ("opt" -> optimization)."""
+        wanted = topic_key(text)
         if not wanted:
             return None
         for topic in self._topics:
-            if wanted in (topic.slug, re.sub(r"[\s_]+", "-", topic.name.casefold())):
+            if wanted in (topic.slug, topic_key(topic.name)):
                 return topic
+        aliased = self._topic_by_alias.get(wanted)
+        if aliased is not None:
+            return aliased
         matches = [
             t
             for t in self._topics
@@ -323,12 +355,70 @@ class QuestionBank:
             lines.append(
                 f"  {topic.slug:<24} {len(in_topic):>3}  (difficulty 1/2/3: {levels[1]}/{levels[2]}/{levels[3]})"
             )
+            if self.aliases(topic.slug):
+                lines.append(f"  {'':<24} also: {', '.join(self.aliases(topic.slug))}")
         seeds = self.seeds()
         missing = [n for n in range(1, SOURCE_QUESTIONS + 1) if n not in seeds]
         lines.append(f"source article questions covered: {len(seeds)}/{SOURCE_QUESTIONS}")
         if missing:
             lines.append("  missing: " + ", ".join(str(n) for n in missing))
         return "\n".join(lines)
+
+
+def _alias_shape_problems(file: str, header: DeckHeader, declared: list[tuple[str, str, str]]) -> list[str]:
+    """Check one deck's `aliases:` on their own (declared topic, shape, command words, repeats) and queue
+    the good ones in `declared` for the clash check across every deck."""
+    problems: list[str] = []
+    for slug, names in header.aliases.items():
+        field = f"{file}: deck field 'aliases.{slug}'"
+        if slug not in header.topics:
+            declared_topics = ", ".join(sorted(header.topics))
+            problems.append(f"{field}: unknown topic '{slug}' (declared: {declared_topics})")
+            continue
+        seen: set[str] = set()
+        for alias in names:
+            key = topic_key(alias)
+            if not re.fullmatch(r"[a-z0-9]+(?:-[a-z0-9]+)*", key) or not re.search(r"[a-z]", key):
+                problems.append(
+                    f"{field}: alias {alias!r}: use letters, digits, spaces and hyphens, with at least one letter"
+                )
+            elif len(alias.strip()) > ALIAS_MAX:
+                problems.append(f"{field}: alias {alias!r}: at most {ALIAS_MAX} characters")
+            elif key in COMMAND_WORDS:
+                problems.append(f"{field}: alias {alias!r} is a word the commands read (/question {key} ...)")
+            elif key in (slug, topic_key(header.topics[slug])):
+                problems.append(f"{field}: alias {alias!r} repeats the topic's own slug or name")
+            elif key in seen:
+                problems.append(f"{field}: alias {alias!r} appears twice")
+            else:
+                seen.add(key)
+                declared.append((file, slug, alias.strip()))
+    return problems
+
+
+def _resolve_aliases(
+    declared: list[tuple[str, str, str]], topics: Mapping[str, Topic], problems: list[str]
+) -> dict[str, tuple[str, ...]]:
+    """Aliases per topic; an alias that is another topic's slug, name or alias is a problem, since
+    `find_topic` could not tell which topic was meant."""
+    owner: dict[str, tuple[str, str]] = {}  # key -> (topic slug, what it is of that topic)
+    for topic in topics.values():
+        owner.setdefault(topic.slug, (topic.slug, "slug"))
+        owner.setdefault(topic_key(topic.name), (topic.slug, "name"))
+    found: dict[str, list[str]] = {}
+    for file, slug, alias in declared:
+        key = topic_key(alias)
+        claimed = owner.get(key)
+        if claimed is not None and claimed[0] != slug:
+            other, what = claimed
+            problems.append(
+                f"{file}: deck field 'aliases.{slug}': alias {alias!r} is already the {what} of topic '{other}'"
+            )
+            continue
+        owner[key] = (slug, "alias")
+        if key not in (topic_key(name) for name in found.get(slug, [])):
+            found.setdefault(slug, []).append(alias)
+    return {slug: tuple(names) for slug, names in found.items()}
 
 
 def _load_glossary(file: Path, problems: list[str]) -> Glossary:
