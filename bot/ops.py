@@ -7,6 +7,7 @@ through asyncpg and backup is pg_dump's job (`postgres_backup_hint`).
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -46,15 +47,43 @@ def _judge(at_ms: int | None, now: float | None, within_s: int) -> tuple[bool, s
     return True, f"healthy: database opens, scheduler ticked {max(age, 0):.0f} s ago"
 
 
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")  # files SQLite keeps beside a database while it is in use
+
+
+class BackupOntoLiveDatabase(RuntimeError):
+    """`studybot backup` was given the live database (or one of its companion files) as its target."""
+
+
+def _is_live_file(target: Path, db_path: Path) -> bool:
+    """Whether writing `target` would write the database itself or its WAL/SHM/journal: the same path once
+    relative parts and symbolic links are resolved, or the same file under another name (a hard link, a
+    different letter case on a case-insensitive disk)."""
+    database = db_path.resolve()
+    live = [database, *(database.with_name(database.name + suffix) for suffix in SQLITE_COMPANIONS)]
+    resolved = target.resolve()
+    for path in live:
+        if resolved == path:
+            return True
+        try:
+            if target.exists() and path.exists() and os.path.samefile(target, path):
+                return True
+        except OSError:  # unreadable: the comparison of resolved paths above has to do
+            continue
+    return False
+
+
 def backup(db_path: Path, target: Path) -> str:
-    """A consistent copy of the live database (SQLite's online backup API), safe while the bot runs."""
+    """A consistent copy of the live database (SQLite's online backup API), safe while the bot runs.
+    Refuses (BackupOntoLiveDatabase, before touching anything) a target that is the database itself."""
     if not db_path.exists():
         raise FileNotFoundError(f"no database at {db_path}")
     if target.exists() and target.is_dir():
         target = target / f"studybot-{time.strftime('%Y%m%d-%H%M%S')}.db"
-    live = {db_path.resolve(), *(Path(f"{db_path.resolve()}{suffix}") for suffix in ("-wal", "-shm"))}
-    if target.resolve() in live:
-        raise RuntimeError(f"{target} is the live database itself; choose another file or a folder")
+    if _is_live_file(target, db_path):
+        raise BackupOntoLiveDatabase(
+            f"{target} is the live database itself ({db_path.resolve()}); nothing was written. "
+            "Give another file name, or a folder for a dated copy"
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     source = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10)
     destination = sqlite3.connect(target)
