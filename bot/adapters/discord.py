@@ -27,7 +27,7 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 from zoneinfo import available_timezones
 
 import aiohttp
@@ -400,8 +400,35 @@ def _without_picture(part: MessagePart, why: str) -> MessagePart | None:
 # --- sending --------------------------------------------------------------------------------------
 
 
-def chat_key(chat_id: str) -> str:
-    return f"{PLATFORM}:{chat_id}"
+# A Discord chat id says where a message goes: "channel:<id>" (a server channel) or "user:<id>" (a DM).
+# It is built and read here only.
+
+
+def channel_chat(channel_id: int | None) -> Chat:
+    """A server channel: a group chat where the bot can answer one member privately (ephemerally)."""
+    return Chat(PLATFORM, f"channel:{channel_id}", is_group=True, private_replies=True)
+
+
+def dm_chat(user_id: int) -> Chat:
+    """The direct-message chat with one user."""
+    return Chat(PLATFORM, f"user:{user_id}")
+
+
+def chat_of(chat_id: str) -> Chat:
+    """The chat a stored Discord chat id names (a malformed one is kept as it is, for `destination` to refuse)."""
+    where = destination(Chat(PLATFORM, chat_id))
+    if where is None:
+        return Chat(PLATFORM, chat_id)
+    kind, snowflake = where
+    return channel_chat(snowflake) if kind == "channel" else dm_chat(snowflake)
+
+
+def destination(chat: Chat) -> tuple[Literal["channel", "user"], int] | None:
+    """Where a Discord chat's messages go (a channel or a user's DMs), or None for a malformed id."""
+    kind, _, raw_id = chat.chat_id.partition(":")
+    if kind not in ("user", "channel") or not raw_id.isdigit():
+        return None
+    return ("channel" if kind == "channel" else "user"), int(raw_id)
 
 
 class DiscordSender:
@@ -422,15 +449,16 @@ class DiscordSender:
         self.backoff = backoff
         self.request_timeout = request_timeout
 
-    async def call(self, chat_id: str, make: Callable[[], Awaitable[T]]) -> tuple[Delivery, T | None, str]:
-        """Run one API call with the retry policy; never raises a discord.py or network error."""
+    async def call(self, chat: Chat, make: Callable[[], Awaitable[T]]) -> tuple[Delivery, T | None, str]:
+        """Run one API call about `chat` with the retry policy; never raises a discord.py or network error."""
+        chat_id = chat.chat_id
         for attempt in range(self.retries + 1):
             try:
                 return Delivery.SENT, await asyncio.wait_for(make(), self.request_timeout), ""
             except (discord.Forbidden, discord.NotFound) as exc:
                 if exc.code == UNKNOWN_MESSAGE:  # the message is gone, not the chat
                     return Delivery.REJECTED, None, f"{exc.status} {exc.code}: {exc.text}"
-                await self.chats.mark_unreachable(chat_key(chat_id), self.clock.now(), f"{exc.status} {exc.code}")
+                await self.chats.mark_unreachable(chat.key, self.clock.now(), f"{exc.status} {exc.code}")
                 log.info("chat %s is unreachable: %s %s", chat_id, exc.status, exc.code)
                 return Delivery.UNREACHABLE, None, f"{exc.status} {exc.code}: {exc.text}"
             except discord.RateLimited as exc:  # discord.py waits short limits out; this one was too long
@@ -458,21 +486,21 @@ class DiscordNotifier:
         self.client = client
         self.sender = sender
 
-    async def _target(self, chat_id: str) -> tuple[discord.abc.Messageable | None, SendResult]:
-        kind, _, raw_id = chat_id.partition(":")
-        if kind not in ("user", "channel") or not raw_id.isdigit():
-            return None, SendResult(Delivery.REJECTED, detail=f"not a Discord chat id: {chat_id!r}")
+    async def _target(self, chat: Chat) -> tuple[discord.abc.Messageable | None, SendResult]:
+        where = destination(chat)
+        if where is None:
+            return None, SendResult(Delivery.REJECTED, detail=f"not a Discord chat id: {chat.chat_id!r}")
+        kind, snowflake = where
         if kind == "channel":
-            return self.client.get_partial_messageable(int(raw_id)), SendResult(Delivery.SENT)
-        delivery, dm, detail = await self.sender.call(
-            chat_id, lambda: self.client.create_dm(discord.Object(id=int(raw_id)))
-        )
+            return self.client.get_partial_messageable(snowflake), SendResult(Delivery.SENT)
+        delivery, dm, detail = await self.sender.call(chat, lambda: self.client.create_dm(discord.Object(id=snowflake)))
         return dm, SendResult(delivery, detail=detail)
 
     async def send(self, chat_id: str, reply: Reply) -> SendResult:
-        if not await self.sender.chats.is_reachable(chat_key(chat_id)):
+        chat = chat_of(chat_id)
+        if not await self.sender.chats.is_reachable(chat.key):
             return SendResult(Delivery.UNREACHABLE, detail="chat marked unreachable")
-        target, failed = await self._target(chat_id)
+        target, failed = await self._target(chat)
         if target is None:
             return failed
         last = SendResult(Delivery.SENT)
@@ -482,12 +510,12 @@ class DiscordNotifier:
                 if not (part.content or part.has_embed or part.buttons or part.attachment):
                     continue
                 delivery, sent, detail = await self.sender.call(
-                    chat_id,
+                    chat,
                     lambda part=part: target.send(**_send_kwargs(part)),  # type: ignore[misc]
                 )
                 if delivery is Delivery.REJECTED and (rest := _without_picture(part, detail)) is not None:
                     delivery, sent, detail = await self.sender.call(
-                        chat_id,
+                        chat,
                         lambda rest=rest: target.send(**_send_kwargs(rest)),  # type: ignore[misc]
                     )
                 if delivery is not Delivery.SENT or sent is None:
@@ -501,9 +529,10 @@ class DiscordNotifier:
 
     async def edit(self, chat_id: str, message_id: str, reply: Reply) -> SendResult:
         """Replace a message the bot sent (e.g. a quiz round's standings); overflow goes out as new messages."""
-        if not await self.sender.chats.is_reachable(chat_key(chat_id)):
+        chat = chat_of(chat_id)
+        if not await self.sender.chats.is_reachable(chat.key):
             return SendResult(Delivery.UNREACHABLE, detail="chat marked unreachable")
-        target, failed = await self._target(chat_id)
+        target, failed = await self._target(chat)
         if target is None or not message_id.isdigit():
             return failed if target is None else SendResult(Delivery.REJECTED, detail="bad message id")
         parts = render(reply)
@@ -511,12 +540,12 @@ class DiscordNotifier:
             return SendResult(Delivery.SENT, message_id=message_id)
         first = parts[0] if len(parts) == 1 else replace(parts[0], buttons=())
         message = discord.PartialMessage(channel=cast(Any, target), id=int(message_id))
-        delivery, _, detail = await self.sender.call(chat_id, lambda: message.edit(**_edit_kwargs(first)))
+        delivery, _, detail = await self.sender.call(chat, lambda: message.edit(**_edit_kwargs(first)))
         if delivery is not Delivery.SENT or len(parts) == 1:
             return SendResult(delivery, message_id=message_id, detail=detail)
         for part in parts[1:]:
             delivery, sent, detail = await self.sender.call(
-                chat_id,
+                chat,
                 lambda part=part: target.send(**_send_kwargs(part)),  # type: ignore[misc]
             )
             if delivery is not Delivery.SENT or sent is None:
@@ -544,13 +573,13 @@ def caller_of(interaction: Interaction) -> Caller:
         return Caller(
             identity=Identity(PLATFORM, str(user.id)),
             display_name=name,
-            chat=Chat(PLATFORM, f"channel:{interaction.channel_id}", is_group=True, private_replies=True),
+            chat=channel_chat(interaction.channel_id),
             is_chat_admin=interaction.permissions.manage_guild,
         )
     return Caller(
         identity=Identity(PLATFORM, str(user.id)),
         display_name=name,
-        chat=Chat(PLATFORM, f"user:{user.id}", is_group=False),
+        chat=dm_chat(user.id),
     )
 
 
@@ -1013,7 +1042,7 @@ class DiscordBot:
         if note:
             notes.append(note)
         if turn.in_guild:
-            key = chat_key(f"user:{turn.interaction.user.id}")
+            key = dm_chat(turn.interaction.user.id).key
             if await self.chats.is_reachable(key):
                 self._told_dms_closed.discard(key)
             elif key not in self._told_dms_closed:

@@ -143,13 +143,15 @@ class TelegramSender:
         self.retries = retries
         self.backoff = backoff
 
-    async def call(self, chat_id: int | str, make: Callable[[], Awaitable[T]]) -> tuple[Delivery, T | None, str]:
-        """Run one API call with the retry policy; never raises a TelegramError."""
+    async def call(self, chat: Chat | None, make: Callable[[], Awaitable[T]]) -> tuple[Delivery, T | None, str]:
+        """Run one API call about `chat` (None: about no chat) with the retry policy; never raises a TelegramError."""
+        chat_id = chat.chat_id if chat is not None else None
         for attempt in range(self.retries + 1):
             try:
                 return Delivery.SENT, await make(), ""
             except Forbidden as exc:
-                await self.chats.mark_unreachable(chat_key(chat_id), self.clock.now(), str(exc))
+                if chat is not None:
+                    await self.chats.mark_unreachable(chat.key, self.clock.now(), str(exc))
                 log.info("chat %s is unreachable: %s", chat_id, exc)
                 return Delivery.UNREACHABLE, None, str(exc)
             except BadRequest as exc:
@@ -168,8 +170,9 @@ class TelegramSender:
         return Delivery.FAILED, None, "retries exhausted"
 
 
-def chat_key(chat_id: int | str) -> str:
-    return f"{PLATFORM}:{chat_id}"
+def chat_of(chat_id: int | str) -> Chat:
+    """The Telegram chat a Bot API chat id names (sending needs its key only, not its kind)."""
+    return Chat(PLATFORM, str(chat_id))
 
 
 class TelegramNotifier:
@@ -191,14 +194,15 @@ class TelegramNotifier:
         return name
 
     async def send(self, chat_id: str, reply: Reply, *, reply_to: int | None = None) -> SendResult:
-        if not await self.sender.chats.is_reachable(chat_key(chat_id)):
+        chat = chat_of(chat_id)
+        if not await self.sender.chats.is_reachable(chat.key):
             return SendResult(Delivery.UNREACHABLE, detail="chat marked unreachable")
         bot = self.application.bot
         last: SendResult = SendResult(Delivery.SENT)
         if reply.poll is not None:
             poll = reply.poll
             delivery, message, detail = await self.sender.call(
-                chat_id,
+                chat_of(chat_id),
                 lambda: bot.send_poll(
                     chat_id=chat_id,
                     question=poll.question,
@@ -221,7 +225,7 @@ class TelegramNotifier:
             name, content = reply.attachment
             caption = render_html(Reply(blocks=reply.blocks))
             delivery, message, detail = await self.sender.call(
-                chat_id,
+                chat_of(chat_id),
                 lambda: bot.send_document(
                     chat_id=chat_id,
                     document=InputFile(content, filename=name),
@@ -242,7 +246,7 @@ class TelegramNotifier:
                 else None
             )
             delivery, message, detail = await self.sender.call(
-                chat_id,
+                chat_of(chat_id),
                 lambda text=text, markup=markup, params=params: bot.send_message(  # type: ignore[misc]
                     chat_id=chat_id,
                     text=text,
@@ -270,7 +274,7 @@ class TelegramNotifier:
             caption = caption[: CAPTION_LIMIT - 1] + "…"
         params = ReplyParameters(message_id=reply_to, allow_sending_without_reply=True) if reply_to else None
         delivery, message, detail = await self.sender.call(
-            chat_id,
+            chat_of(chat_id),
             lambda: bot.send_photo(
                 chat_id=chat_id,
                 photo=InputFile(picture.content, filename=picture.name),
@@ -286,7 +290,7 @@ class TelegramNotifier:
     async def finish_round(self, chat_id: str, message_id: str, view: Reply) -> None:
         """Stop the round's quiz poll (Telegram shows the correct option and the counts itself)."""
         bot = self.application.bot
-        await self.sender.call(chat_id, lambda: bot.stop_poll(chat_id=chat_id, message_id=int(message_id)))
+        await self.sender.call(chat_of(chat_id), lambda: bot.stop_poll(chat_id=chat_id, message_id=int(message_id)))
 
     async def edit(self, chat_id: int, message_id: int, reply: Reply) -> SendResult:
         """Replace a message's text and buttons; overflow goes out as new messages."""
@@ -296,7 +300,7 @@ class TelegramNotifier:
             return SendResult(Delivery.SENT, message_id=str(message_id))
         markup = keyboard(reply) if len(chunks) == 1 else None
         delivery, _, detail = await self.sender.call(
-            chat_id,
+            chat_of(chat_id),
             lambda: bot.edit_message_text(
                 chat_id=chat_id, message_id=message_id, text=chunks[0], parse_mode=ParseMode.HTML, reply_markup=markup
             ),
@@ -309,13 +313,13 @@ class TelegramNotifier:
             rest = Reply(blocks=(), buttons=reply.buttons)
             for text in chunks[1:-1]:
                 await self.sender.call(
-                    chat_id,
+                    chat_of(chat_id),
                     lambda text=text: bot.send_message(  # type: ignore[misc]
                         chat_id=chat_id, text=text, parse_mode=ParseMode.HTML
                     ),
                 )
             await self.sender.call(
-                chat_id,
+                chat_of(chat_id),
                 lambda: bot.send_message(
                     chat_id=chat_id, text=chunks[-1], parse_mode=ParseMode.HTML, reply_markup=keyboard(rest)
                 ),
@@ -409,7 +413,7 @@ class TelegramBot:
 
     async def publish_commands(self) -> None:
         specs = [BotCommand(spec.name, spec.description[:256]) for spec in self.commands.specs]
-        delivery, _, detail = await self.sender.call(0, lambda: self.application.bot.set_my_commands(specs))
+        delivery, _, detail = await self.sender.call(None, lambda: self.application.bot.set_my_commands(specs))
         if delivery is not Delivery.SENT:
             log.warning("could not publish the command list: %s", detail)
 
@@ -437,7 +441,7 @@ class TelegramBot:
         if spec is None or not spec.admin_aware or not caller.chat.is_group:
             return caller
         chat_id, user_id = int(caller.chat.chat_id), int(caller.identity.external_id)
-        delivery, member, _ = await self.sender.call(chat_id, lambda: context.bot.get_chat_member(chat_id, user_id))
+        delivery, member, _ = await self.sender.call(caller.chat, lambda: context.bot.get_chat_member(chat_id, user_id))
         is_admin = delivery is Delivery.SENT and member is not None and member.status in ("administrator", "creator")
         return replace(caller, is_chat_admin=is_admin)
 
@@ -522,7 +526,7 @@ class TelegramBot:
         try:
             await self._came_back(caller)
             reply = await self.commands.press(caller, query.data or "")
-            await self.sender.call(caller.chat.chat_id, lambda: query.answer(text=(reply.notice or "")[:200] or None))
+            await self.sender.call(caller.chat, lambda: query.answer(text=(reply.notice or "")[:200] or None))
             answered = True
             if not reply.is_notice_only:
                 message = query.message
@@ -534,7 +538,7 @@ class TelegramBot:
                 await self.notifier.send(caller.chat.chat_id, more)
         finally:
             if not answered:  # always stop the client's spinner, even when handling failed
-                await self.sender.call(caller.chat.chat_id, lambda: query.answer(text=SORRY[:200]))
+                await self.sender.call(caller.chat, lambda: query.answer(text=SORRY[:200]))
         await self._send_notice(caller)
         self._log_handled(update, "button", started)
 
@@ -563,4 +567,4 @@ class TelegramBot:
         log.error("error while handling an update: %r", error, exc_info=error, extra=details)
         if isinstance(update, Update) and update.effective_chat is not None and update.callback_query is None:
             chat_id = update.effective_chat.id
-            await self.sender.call(chat_id, lambda: context.bot.send_message(chat_id=chat_id, text=SORRY))
+            await self.sender.call(chat_of(chat_id), lambda: context.bot.send_message(chat_id=chat_id, text=SORRY))
