@@ -15,9 +15,17 @@ EXIT_CONFIG = 2
 
 
 def _content_check(path: Path | None) -> int:
-    from bot.config import default_content_path
+    """`studybot content check [PATH]`: validate PATH, else the configured decks (STUDYBOT_CONTENT, else the
+    shipped ones)."""
+    if path is None:
+        from bot.bootstrap import ConfigError, load_settings
 
-    target = path or default_content_path()
+        try:
+            path = load_settings().content_path
+        except ConfigError as exc:
+            print(f"studybot: configuration error: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
+    target = path
     try:
         bank = QuestionBank.load(target)
     except DeckError as exc:

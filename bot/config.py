@@ -2,21 +2,39 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import platformdirs
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-_SHIPPED_CONTENT = Path(__file__).resolve().parent.parent / "content"
+_PACKAGE = Path(__file__).resolve().parent
 _TELEGRAM_TOKEN = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,}$")
+APP_NAME = "studybot"
+DB_FILE = "studybot.db"
 
 
 def default_content_path() -> Path:
-    """The decks shipped with the source tree, else ./content."""
-    return _SHIPPED_CONTENT if _SHIPPED_CONTENT.is_dir() else Path("content")
+    """The shipped decks: inside the installed package (a wheel carries content/ as bot/content), else the
+    repository's top-level content/ beside the source tree (a clone, an editable install)."""
+    installed = _PACKAGE / "content"
+    return installed if installed.is_dir() else _PACKAGE.parent / "content"
+
+
+def user_data_dir() -> Path:
+    """StudyBot's folder in the user's data directory, the same whatever folder the bot starts in:
+    $XDG_DATA_HOME/studybot (~/.local/share/studybot) on Linux, ~/Library/Application Support/studybot
+    on macOS, %LOCALAPPDATA%\\studybot on Windows. Nothing is created here."""
+    return platformdirs.user_data_path(APP_NAME, appauthor=False)
+
+
+def default_db_location() -> str:
+    """The SQLite file used when STUDYBOT_DB is not set."""
+    return str(user_data_dir() / DB_FILE)
 
 
 class Settings(BaseSettings):
@@ -30,7 +48,8 @@ class Settings(BaseSettings):
     discord_api_url: str | None = Field(default=None, alias="DISCORD_API_URL")
     discord_gateway_url: str | None = Field(default=None, alias="DISCORD_GATEWAY_URL")
     discord_guild_id: int | None = Field(default=None, alias="DISCORD_GUILD_ID")
-    db: str = Field(default="data/studybot.db", alias="STUDYBOT_DB")  # a SQLite file, or postgresql://...
+    # a SQLite file (default: in the user's data directory), or postgresql://...
+    db: str = Field(default_factory=default_db_location, alias="STUDYBOT_DB")
     db_pgbouncer: bool = Field(default=False, alias="STUDYBOT_DB_PGBOUNCER")
     content_path: Path = Field(default_factory=default_content_path, alias="STUDYBOT_CONTENT")
     default_timezone: str = Field(default="UTC", alias="STUDYBOT_TIMEZONE")
@@ -70,9 +89,11 @@ class Settings(BaseSettings):
     def _db_location(cls, value: str) -> str:
         text = value.strip()
         if not text:
-            raise ValueError("is empty (a SQLite file such as data/studybot.db, or postgresql://user:pass@host/db)")
+            raise ValueError("is empty (a SQLite file such as ~/studybot.db, or postgresql://user:pass@host/db)")
         if re.match(r"^[a-z][a-z0-9+.-]*://", text) and not text.startswith(("postgresql://", "postgres://")):
             raise ValueError("only SQLite files and postgresql:// URLs are supported")
+        if text.startswith("~"):  # a .env file is not expanded by a shell
+            return str(Path(text).expanduser())
         return text
 
     @field_validator("telegram_token")
@@ -120,15 +141,21 @@ class Settings(BaseSettings):
         return self.db.startswith(("postgresql://", "postgres://"))
 
     @property
+    def db_is_default(self) -> bool:
+        """True when STUDYBOT_DB is not set, so the database is the one in the user's data directory."""
+        return "db" not in self.model_fields_set
+
+    @property
     def db_path(self) -> Path:
-        """The SQLite file (for health and backup); only meaningful when db_is_postgres is False."""
-        return Path(self.db)
+        """The SQLite file as an absolute path (a relative STUDYBOT_DB is taken from the current folder),
+        for messages, health and backup; only meaningful when db_is_postgres is False."""
+        return Path(os.path.abspath(self.db))
 
     @property
     def data_dir(self) -> Path:
-        """Where the bot keeps files beside its database (the terminal's /stats pictures): the SQLite
-        file's folder, or ./data when the database is PostgreSQL."""
-        return Path("data") if self.db_is_postgres else Path(self.db).parent
+        """Where the bot keeps files beside its database (the terminal's /stats pictures), as an absolute
+        path: the SQLite file's folder, or the user's data directory when the database is PostgreSQL."""
+        return user_data_dir() if self.db_is_postgres else self.db_path.parent
 
     def db_display(self) -> str:
         """The database location with any password hidden, for messages and logs."""
