@@ -49,6 +49,7 @@ USAGE = (
     f"seconds per question {SECONDS_RANGE[0]}-{SECONDS_RANGE[1]} (default {DEFAULT_SECONDS})."
 )
 WEAK_WORD = "weak"
+NO_ANSWER = -1  # option_index of a solo round that timed out: stored so it counts as a wrong answer
 
 
 class CompetitionPorts(CompetitionStore, StudyStore, ChatStore, QuizHistoryStore, Protocol):
@@ -382,11 +383,28 @@ class CompetitionService:
     async def close_round(self, round_id: int) -> ClosedRound | None:
         """Score a round and report; None when it was already closed."""
         round_ = await self.store.get_round(round_id)
-        if round_ is None or not await self.store.close_round(round_id):
+        if round_ is None or round_.closed:
             return None
-        card = self.bank.card(round_.card_id)
         answers = await self.store.round_answers(round_id)
         match = await self.store.get_match(round_.match_id) if round_.match_id is not None else None
+        timed_out = not answers and self.clock.now() >= round_.closes_at
+        if timed_out and match is not None and match.solo and match.starter_id is not None:
+            # a solo round left unanswered counts as a wrong answer, in the score and in the accuracy
+            await self.store.add_answer(
+                RoundAnswer(
+                    round_id=round_.id,
+                    learner_id=match.starter_id,
+                    option_index=NO_ANSWER,
+                    correct=False,
+                    points=0,
+                    elapsed_ms=round((round_.closes_at - round_.opened_at).total_seconds() * 1000),
+                    answered_at=round_.closes_at,
+                ),
+                round_.closes_at,  # stored as of the closing instant, while the round is still open
+            )
+        if not await self.store.close_round(round_id):
+            return None
+        card = self.bank.card(round_.card_id)
         correct_text = ""
         explanation = ""
         options: tuple[str, ...] = ()
@@ -417,10 +435,14 @@ class CompetitionService:
         await self.store.save_match_progress(match.id, match.rounds_played, idle)
         standings = await self.store.standings(match.id)
         head = f"Round {round_.number}/{match.questions}: ✅ {letter}) {correct_text}"
+        if match.solo:
+            outcome = self._solo_outcome(answers, letter)
+        else:
+            outcome = Paragraph.of(f"{right} of {len(answers)} answered correctly.")
         blocks: list[Title | Paragraph | Bullets] = [
             Paragraph.of(Span(head, "bold")),
             Paragraph.of(explanation),
-            Paragraph.of(f"{right} of {len(answers)} answered correctly."),
+            outcome,
         ]
         if standings:
             blocks.append(Paragraph.of(*self._compact_standings(standings)))
@@ -433,6 +455,15 @@ class CompetitionService:
         if over_reason is not None:
             final = await self._finish(match, MatchStatus.FINISHED, over_reason)
         return ClosedRound(match, round_, Reply(blocks=tuple(blocks)), round_view, over_reason is not None, final)
+
+    @staticmethod
+    def _solo_outcome(answers: list[RoundAnswer], letter: str) -> Paragraph:
+        """A solo round's result: what the player chose and what was right."""
+        if not answers:
+            return Paragraph.of(Span("⌛ Time's up", "bold"), f" · no answer · correct: {letter}")
+        chosen = answers[0]
+        mark = "✅" if chosen.correct else "❌"
+        return Paragraph.of(Span(f"{mark} you: {OPTION_LETTERS[chosen.option_index]}", "bold"), f" · correct: {letter}")
 
     def _compact_standings(self, standings: list[Standing], limit: int = 5) -> tuple[Inline, ...]:
         parts: list[Inline] = []

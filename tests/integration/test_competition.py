@@ -259,3 +259,38 @@ async def test_leaderboard_week_and_all_time(arena: Arena) -> None:
 def test_weeks_are_iso_weeks_in_utc() -> None:
     assert week_start(datetime(2026, 5, 10, 23, 59, tzinfo=UTC)) == datetime(2026, 5, 4, tzinfo=UTC)  # Sunday
     assert week_start(datetime(2026, 5, 11, 0, 0, tzinfo=UTC)) == datetime(2026, 5, 11, tzinfo=UTC)  # Monday
+
+
+async def test_a_solo_round_that_times_out_counts_as_wrong_and_each_result_says_what_you_chose(arena: Arena) -> None:
+    me = Caller(Identity("console", "me"), "Me", Chat("console", "local", typed_keys=True))
+    reply = await arena.comp.start(me, "4 20")
+    assert "Solo quiz: 4 questions" in reply.plain_text()
+    match = await arena.store.running_match("console:local")
+    assert match is not None
+    lines = []
+    for n, choice in enumerate(("right", "wrong", None, "right")):
+        opened = await arena.comp.open_round(match.id)
+        assert opened is not None and opened.round.number == n + 1
+        letter = "ABCD"[opened.round.correct_index]
+        if choice is None:
+            arena.clock.advance(seconds=21)  # time is up with no answer
+        else:
+            await answer_solo(arena, me, opened.round.id, choice == "right")
+        closed = await arena.comp.close_round(opened.round.id)
+        assert closed is not None
+        lines.append((closed.reply.plain_text().split("\n\n")[2], letter))
+        assert "answered correctly" not in closed.reply.plain_text()
+    (first, a), (second, b), (third, c), (fourth, d) = lines
+    assert first == f"✅ you: {a} · correct: {a}"
+    assert second.startswith("❌ you: ") and second.endswith(f" · correct: {b}") and f"you: {b}" not in second
+    assert third == f"⌛ Time's up · no answer · correct: {c}"
+    assert fourth == f"✅ you: {d} · correct: {d}"
+    final = closed.final
+    assert final is not None and "Me — " in final.plain_text() and "2/4 correct" in final.plain_text()
+    board = (await arena.comp.leaderboard(me, "all")).plain_text()
+    assert "50% accuracy" in board
+
+
+async def answer_solo(arena: Arena, who: Caller, round_id: int, correct: bool) -> None:
+    reply = await answer(arena, who, round_id, correct)
+    assert reply.notice is not None and reply.notice.startswith("Locked in")
