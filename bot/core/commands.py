@@ -78,6 +78,8 @@ class Commands:
         self._verb_handlers: dict[Verb, ActionHandler] = {}
         self._notice_providers: list[NoticeProvider] = []
         self._interview: InterviewService | None = None
+        self._competition: CompetitionService | None = None
+        self._daily: DailyService | None = None
         self._progress: ProgressService | None = None
         self.register(CommandSpec("start", "/start", "Welcome and how to practise"), self._start)
         self.register(CommandSpec("help", "/help", "What I can do"), self._help)
@@ -106,6 +108,7 @@ class Commands:
 
     def attach_daily(self, daily: DailyService) -> None:
         """/daily, and the welcome-back notice when a paused subscription's chat returns."""
+        self._daily = daily
         self.register(
             CommandSpec(
                 "daily",
@@ -123,7 +126,8 @@ class Commands:
         self.add_notice_provider(daily.welcome_back)
 
     def attach_competition(self, competition: CompetitionService) -> None:
-        """/quiz, /stopquiz, /leaderboard and the quiz-answer buttons."""
+        """/quiz, /stopquiz, /leaderboard and the quiz-answer buttons; /question waits while a solo quiz runs."""
+        self._competition = competition
         self.register(
             CommandSpec(
                 "quiz",
@@ -232,6 +236,11 @@ class Commands:
         """Something the caller should hear about whatever they do (e.g. a paused daily question)."""
         self._notice_providers.append(provider)
 
+    async def opening(self, caller: Caller) -> Reply | None:
+        """What a chat that starts by itself (the terminal) opens with: today's daily question when it is
+        due there, else None."""
+        return await self._daily.opening(caller) if self._daily is not None else None
+
     async def pending_notice(self, caller: Caller) -> str | None:
         """A one-off message for this caller (adapters send it alongside their reply), or None."""
         notes = [note for provider in self._notice_providers if (note := await provider(caller))]
@@ -336,18 +345,59 @@ class Commands:
 
     async def _help(self, caller: Caller, args: str) -> Reply:
         items = tuple((Span(spec.usage, "code"), f" — {spec.description}") for spec in self.specs)
-        return Reply(
-            blocks=(
-                Title("Commands"),
-                Bullets(items),
-                Paragraph.of(
-                    "While a question is open, just type your answer: I'll tell you which key points you "
-                    "covered, then show the model answer."
+        blocks: tuple[Title | Bullets | Paragraph, ...] = (
+            Title("Commands"),
+            Bullets(items),
+            Paragraph.of(
+                "While a question is open, just type your answer: I'll tell you which key points you "
+                "covered, then show the model answer."
+            ),
+        )
+        if caller.chat.typed_keys:
+            blocks += (
+                Title("Keys"),
+                Bullets(
+                    (
+                        (
+                            "Press a button by typing its key: ",
+                            Span("1", "code"),
+                            " for ",
+                            Span("[1]", "code"),
+                            ", a letter for an option. A rating also answers to its name, such as ",
+                            Span("good", "code"),
+                            ". The open question's keys stay valid until it closes, whatever you type between.",
+                        ),
+                        (
+                            "While a quiz runs, its letters answer the quiz and ",
+                            Span("/question", "code"),
+                            " waits: finish the quiz or end it with ",
+                            Span("/stopquiz", "code"),
+                            " first.",
+                        ),
+                        ("↑ and ↓ bring back what you typed before; ← and → move along the line.",),
+                        (
+                            Span("/quit", "code"),
+                            " or Ctrl-D leaves; Ctrl-C leaves at once. Every answer is saved as you go.",
+                        ),
+                    )
                 ),
             )
-        )
+        return Reply(blocks=blocks)
 
     async def _question(self, caller: Caller, args: str) -> Reply:
+        if (
+            self._competition is not None
+            and caller.chat.typed_keys
+            and await self._competition.store.running_match(caller.chat.key) is not None
+        ):
+            return Reply(
+                blocks=(
+                    Paragraph.of(
+                        "Your quiz is still running: answer its question first, or end it with /stopquiz. "
+                        "Then /question picks up where you left off."
+                    ),
+                )
+            )
         if self._interview is not None:
             refusal, learner = await self._interview.busy(caller)
             if refusal is not None:

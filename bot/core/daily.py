@@ -30,6 +30,9 @@ USAGE = (
     "/daily 21:00 UTC+5:30. /daily off stops it; /daily alone shows the current setting."
 )
 PAUSED_UNREACHABLE = "unreachable"
+# A subscription where nothing can be pushed (the terminal) is held out of the tick with this reason: its
+# question is asked when the chat starts after the daily time, on a day with no answer yet (`opening`).
+ASKED_ON_START = "asked on start"
 PUSH_PLATFORMS = frozenset({"telegram", "discord"})
 
 
@@ -84,11 +87,7 @@ class DailyService:
     async def command(self, caller: Caller, args: str) -> Reply:
         """/daily, /daily off, /daily HH:MM [zone]: show, stop or set; bad input changes nothing."""
         words = args.split()
-        if caller.chat.platform not in PUSH_PLATFORMS:
-            return _say(
-                "Daily questions are pushed in Telegram or Discord. Here in the terminal, send /question "
-                "each day; your streak counts all the same."
-            )
+        pushed = caller.chat.platform in PUSH_PLATFORMS
         current = await self.store.subscription(caller.chat.key)
         if not words:
             return self._describe(current, caller)
@@ -133,7 +132,7 @@ class DailyService:
             local_time=at.strftime("%H:%M"),
             timezone=zone,
             next_push_at=next_at,
-            paused_reason=None,
+            paused_reason=None if pushed else ASKED_ON_START,
             created_at=now,
         )
         saved = await self.store.save_subscription(subscription)
@@ -143,7 +142,7 @@ class DailyService:
         return Reply(
             blocks=(
                 Paragraph.of(Span(f"✅ Daily question {verb}: {saved.local_time} ({saved.timezone}).", "bold")),
-                Paragraph.of(self._next_line(saved)),
+                Paragraph.of(self._next_line(saved) if pushed else _on_start_line(saved)),
                 Paragraph.of("Stop it with /daily off."),
             )
         )
@@ -157,6 +156,14 @@ class DailyService:
         if sub is None:
             who = "this group" if caller.chat.is_group else "you"
             return _say(f"No daily question for {who} yet. {USAGE}")
+        if sub.paused_reason == ASKED_ON_START:
+            return Reply(
+                blocks=(
+                    Paragraph.of(Span(f"Daily question at {sub.local_time} ({sub.timezone}).", "bold")),
+                    Paragraph.of(_on_start_line(sub)),
+                    Paragraph.of("Change it with /daily HH:MM [zone]; stop it with /daily off."),
+                )
+            )
         if sub.paused_reason:
             return _say(
                 f"Your daily question ({sub.local_time}, {sub.timezone}) is paused because I couldn't reach this "
@@ -186,6 +193,19 @@ class DailyService:
             f"Welcome back! I paused your daily question while I couldn't reach this chat. It's on again: "
             f"{sub.local_time} ({sub.timezone})."
         )
+
+    async def opening(self, caller: Caller) -> Reply | None:
+        """The daily question to open a chat with where nothing is pushed (the terminal): once the local
+        daily time has passed on a day the learner has not answered anything yet; else None."""
+        sub = await self.store.subscription(caller.chat.key)
+        if sub is None or sub.paused_reason != ASKED_ON_START or sub.learner_id is None:
+            return None
+        now = self.clock.now()
+        if now.astimezone(zone_info(sub.timezone)).time() < parse_local_time(sub.local_time):
+            return None
+        if local_day_of(now, sub.timezone) in await self.store.review_days(sub.learner_id):
+            return None
+        return await self.content(sub)
 
     # --- the tick ------------------------------------------------------------------------------
 
@@ -276,6 +296,13 @@ class DailyService:
         return await self.study.ask(
             learner, sub.chat_key, None, header=f"☀️ Your daily question{streak}", plan_line=True
         )
+
+
+def _on_start_line(sub: Subscription) -> str:
+    return (
+        f"Nothing is pushed to a terminal: start the chat after {sub.local_time} on a day you haven't practised yet, "
+        "and I'll open with your daily question. Your day, new-card limit and streak follow this time zone."
+    )
 
 
 def _say(text: str) -> Reply:

@@ -89,6 +89,9 @@ class Chat:
     # The platform can answer one member privately inside this chat (Discord's ephemeral messages), so
     # personal flows such as a mock interview can run here.
     private_replies: bool = False
+    # Buttons are pressed by typing their key (the terminal), so a quiz's keys and a study question's would
+    # collide: while a quiz runs here, /question waits for it.
+    typed_keys: bool = False
 
     @property
     def key(self) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 import fsrs
 import pytest
 
+from bot.core.commands import Commands
 from bot.core.competition import CompetitionService
 from bot.core.daily import DailyService
 from bot.core.model import Caller, Chat, Identity
@@ -270,12 +271,41 @@ async def test_a_paused_daily_question_says_why_and_how_to_resume(world: World) 
     )
 
 
-async def test_in_the_terminal_daily_explains_that_pushes_need_telegram_or_discord(world: World) -> None:
-    console = Caller(Identity("console", "me"), "Me", Chat("console", "me"))
-    assert await subscribe(world, console, "08:00") == (
-        "Daily questions are pushed in Telegram or Discord. Here in the terminal, send /question each day; "
-        "your streak counts all the same."
-    )
+async def test_in_the_terminal_daily_is_asked_when_the_chat_starts_after_its_time_until_answered(
+    world: World,
+) -> None:
+    console = Caller(Identity("console", "me"), "Me", Chat("console", "local", typed_keys=True))
+    saved = await subscribe(world, console, "08:00 Asia/Tokyo")
+    assert saved.startswith("✅ Daily question on: 08:00 (Asia/Tokyo).\n\nNothing is pushed to a terminal: ")
+    assert "start the chat after 08:00 on a day you haven't practised yet" in saved
+    assert (await world.study.learner(console)).timezone == "Asia/Tokyo"  # the learner's day follows it
+    assert "Daily question at 08:00 (Asia/Tokyo)." in await subscribe(world, console, "")
+
+    assert await tick_at(world, "2026-01-10T23:00:00") == []  # 08:00 in Tokyo: the tick never claims it
+    sub = await world.store.subscription(console.chat.key)
+    assert sub is not None and not await world.store.day_claimed(sub.id, "2026-01-11")
+
+    world.clock.set(at("2026-01-10T22:59:00"))  # 07:59 in Tokyo: not yet
+    assert await world.daily.opening(console) is None
+    world.clock.set(at("2026-01-10T23:01:00"))  # 08:01 in Tokyo, nothing answered today
+    opening = await world.daily.opening(console)
+    assert opening is not None and opening.plain_text().startswith("☀️ Your daily question · start a streak today!")
+    learner = await world.store.find_learner(console.identity)
+    assert learner is not None
+    attempt = await world.store.active_attempt(learner.id, console.chat.key)
+    assert attempt is not None
+    commands = Commands(world.study)
+    revealed = await commands.press(console, f"sa:{attempt.id}")
+    await commands.press(console, [b.action for row in revealed.buttons for b in row][2])  # rated: answered today
+    assert await world.daily.opening(console) is None
+    world.clock.set(at("2026-01-11T14:59:00"))  # 23:59 in Tokyo, the same local day: still answered
+    assert await world.daily.opening(console) is None
+    world.clock.set(at("2026-01-11T23:30:00"))  # 08:30 the next day in Tokyo: asked again
+    again = await world.daily.opening(console)
+    assert again is not None and again.plain_text().startswith("☀️ Your daily question · 🔥 1-day streak")
+
+    assert (await subscribe(world, console, "off")).startswith("Daily question stopped.")
+    assert await world.daily.opening(console) is None
 
 
 async def test_the_first_daily_push_invites_a_streak(world: World) -> None:
