@@ -285,3 +285,29 @@ async def test_closing_the_grader_closes_the_model() -> None:
     model = ScriptedModel(reply())
     await grader_for(model).close()
     assert model.closed
+
+
+async def test_a_short_answer_in_the_cards_own_words_beside_an_instruction_still_goes_to_the_model() -> None:
+    model = ScriptedModel(reply((1, "Sigmoid saturates")))
+    grader = grader_for(model)
+    judgement = await grader.judge(CARD, "Sigmoid saturates. " + INJECTION, learner_id=1)
+    assert (judgement.grader, judgement.covered, grader.fallbacks) == ("llm", (1,), {})
+    assert len(model.requests) == 1
+
+
+async def test_only_quotation_marks_are_trimmed_from_evidence_so_a_word_starting_with_x_counts_whole() -> None:
+    boosting = Card(
+        id="boosting",
+        deck="test",
+        topic="applied",
+        kind=Kind.TECHNICAL,
+        difficulty=1,
+        question="When would you pick gradient-boosted trees over a neural network?",
+        answer="On small tabular data XGBoost or LightGBM usually wins.",
+        key_points=(KeyPoint("boosted trees win on tabular data"),),
+    )
+    model = ScriptedModel(reply((0, "“XGBoost”")))
+    grader = ModelGrader(model, LexicalGrader([boosting, CARD]), FakeClock())
+    judgement = await grader.judge(boosting, "For tabular data I would start with gradient boosting, XGBoost.")
+    assert (judgement.grader, judgement.covered) == ("llm", (0,))
+    assert judgement.evidence == ((0, "“XGBoost”"),)
