@@ -212,7 +212,9 @@ async def run_chat(settings: Settings) -> int:
 
     app = await build_app(settings)
     try:
-        return await ConsoleChat(app.commands, competition=app.competition, data_dir=settings.data_dir).run()
+        where = "your PostgreSQL database" if settings.db_is_postgres else str(settings.db_path)
+        chat = ConsoleChat(app.commands, competition=app.competition, data_dir=settings.data_dir, db_location=where)
+        return await chat.run()
     finally:
         await app.close()
 

@@ -97,7 +97,7 @@ def test_a_non_answer_in_the_terminal_leaves_the_question_open_and_stores_nothin
     result = run_bot(tmp_path, "/question\nhello\n7\n\x1b[A\n", "chat")
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("I didn't take") == 2 and "Model answer" not in result.stdout
-    assert "“7” is not one of the listed keys. Type 1-3 to choose a button" in result.stdout
+    assert "“7” is not one of the listed keys. Type 1, 2 or 3 to choose a button" in result.stdout
     assert result.stdout.count("[1] Show answer") == 3
     con = sqlite3.connect(tmp_path / "data" / "studybot.db")
     assert con.execute("SELECT COUNT(*) FROM reviews").fetchone() == (0,)
@@ -135,7 +135,7 @@ def test_the_open_questions_keys_stay_valid_after_other_commands_and_ratings_ans
 ) -> None:
     result = run_bot(tmp_path, "/question\n1\n/help\n/topics\n0\ngood\n", "chat")
     assert result.returncode == 0, result.stderr
-    assert "“0” is not one of the listed keys. Type 1-4 to choose a button" in result.stdout
+    assert "“0” is not one of the listed keys. Type 1, 2, 3 or 4 to choose a button" in result.stdout
     assert "Rated Good" in result.stdout and "No question is open" not in result.stdout
     con = sqlite3.connect(tmp_path / "data" / "studybot.db")
     assert con.execute("SELECT COUNT(*), MIN(rating) FROM reviews").fetchone() == (1, 3)
@@ -145,7 +145,7 @@ def test_the_open_questions_keys_stay_valid_after_other_commands_and_ratings_ans
 def test_a_letter_that_is_not_an_option_lists_the_valid_keys_and_grades_nothing(tmp_path: Path) -> None:
     result = run_bot(tmp_path, "/question\n2\nE\n/topics\nb\n", "chat")
     assert result.returncode == 0, result.stderr
-    assert "“E” is not one of the listed keys. Type 1-5 or a letter A-D" in result.stdout
+    assert "“E” is not one of the listed keys. Type A, B, C, D or 1 to choose a button" in result.stdout
     assert "key points" not in result.stdout.split("“E”")[1].split("Correct")[0].split("Not quite")[0]
     assert ("Correct!" in result.stdout) or ("Not quite." in result.stdout)
 
@@ -173,3 +173,24 @@ def test_a_mock_interview_in_the_terminal_answers_by_line_skips_ends_and_reports
     assert con.execute("SELECT COUNT(*) FROM reviews WHERE mode = 'interview'").fetchone() == (1,)
     assert con.execute("SELECT status FROM interviews").fetchall() == [("ended",)]
     con.close()
+
+
+def test_export_in_the_terminal_goes_to_the_data_folder_and_never_overwrites_an_earlier_one(tmp_path: Path) -> None:
+    first = run_bot(tmp_path, "/question\n1\n3\n/export\n/export\n", "chat")
+    assert first.returncode == 0, first.stderr
+    exports = tmp_path / "data" / "exports"
+    saved = sorted(p.name for p in exports.iterdir())
+    assert len(saved) == 2 and saved[0] != saved[1], saved
+    for name in saved:
+        assert f"to {exports / name}" in first.stdout
+        assert json.loads((exports / name).read_text())["reviews"]  # each is a whole export
+    assert not list(tmp_path.glob("*.json"))  # nothing dropped in the folder the chat started in
+
+
+def test_solo_quiz_keys_answer_the_quiz_and_question_waits_for_it(tmp_path: Path) -> None:
+    result = run_bot(tmp_path, "/question\n/quiz 2 60\n/question\nb\n/stopquiz\n1\n", "chat")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Your quiz is still running: answer its question first, or end it with /stopquiz." in out
+    assert "(Locked in: B)" in out and "you: B · correct: " in out and "I didn't take" not in out
+    assert "Stopped by " in out and "How well did you know it?" in out  # after the quiz, 1 is Show answer again
