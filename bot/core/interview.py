@@ -428,7 +428,7 @@ class InterviewService:
             )
         else:
             how = "Coach mode: after each answer you'll see what you covered, then a follow-up question."
-        short = f" I found {found} questions for you, not {request.size}." if found < request.size else ""
+        short = f" I found {plural(found, 'question')} for you, not {request.size}." if found < request.size else ""
         return f"{what}. {how}{short} Answer in your own words; /skip passes a question, /end finishes early."
 
     def _prompt(self, interview: Interview, card: Card, *, resumed: bool = False) -> Reply:

@@ -304,8 +304,8 @@ class PlanService:
             when = (
                 "The date is five days away or closer"
                 if pace.days == 0
-                else f"That is too soon to meet all {unseen} new cards five days before it, even at "
-                f"{MAX_NEW_PER_DAY} a day"
+                else f"That is too soon to meet {'the' if unseen == 1 else 'all'} {plural(unseen, 'new card')} "
+                f"five days before it, even at {MAX_NEW_PER_DAY} a day"
             )
             blocks.append(
                 Paragraph.of(

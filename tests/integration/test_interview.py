@@ -395,3 +395,21 @@ async def test_export_includes_interviews_and_forget_deletes_them(world: World) 
         "SELECT COUNT(*) FROM interviews UNION ALL SELECT COUNT(*) FROM interview_answers"
     )
     assert [int(row[0]) for row in left] == [0, 0]
+
+
+async def test_a_topic_with_fewer_cards_than_asked_says_how_many_it_found_in_words(store_location: str) -> None:
+    from bot.core.bank import QuestionBank
+    from bot.core.model import Topic
+    from tests.conftest import make_card
+
+    base = small_bank()
+    bank = QuestionBank([*base.cards, make_card("lone-0", "lone", 1)], [*base.topics, Topic("lone", "Lone")])
+    async with Store(store_location) as store:
+        clock = FakeClock()
+        study = StudyService(store, bank, clock, scheduler=fsrs.Scheduler(enable_fuzzing=False))
+        commands = Commands(study)
+        commands.attach_interview(InterviewService(store, study, clock, rng=random.Random(6)))
+        one = (await commands.run(ANN, "interview", "lone 3")).plain_text()
+        two = (await commands.run(BOB, "interview", "stories 3")).plain_text()
+    assert "I found 1 question for you, not 3." in one
+    assert "I found 2 questions for you, not 3." in two
