@@ -80,6 +80,18 @@ class MemoryStore:
     async def set_timezone(self, learner_id: int, timezone: str) -> None:
         self.learners[learner_id] = replace(self.learners[learner_id], timezone=timezone)
 
+    async def set_reviews_per_day(self, learner_id: int, reviews_per_day: int) -> None:
+        self.learners[learner_id] = replace(self.learners[learner_id], reviews_per_day=reviews_per_day)
+
+    async def set_show_streak(self, learner_id: int, show: bool) -> None:
+        self.learners[learner_id] = replace(self.learners[learner_id], show_streak=show)
+
+    async def mark_rating_explained(self, learner_id: int) -> None:
+        self.learners[learner_id] = replace(self.learners[learner_id], rating_explained=True)
+
+    async def set_quiet_hours(self, learner_id: int, quiet_hours: str | None) -> None:
+        self.learners[learner_id] = replace(self.learners[learner_id], quiet_hours=quiet_hours)
+
     async def card_state(self, learner_id: int, card_id: str) -> CardState | None:
         return self.states.get((learner_id, card_id))
 

@@ -77,6 +77,10 @@ class Learner:
     timezone: str
     new_per_day: int
     created_at: datetime
+    reviews_per_day: int = 100  # due reviews asked per local day at most (the rest wait, none lost)
+    show_streak: bool = True  # /streak off hides streaks (they are still computed from the review log)
+    rating_explained: bool = False  # the one-line meaning of Hard and Again has been shown
+    quiet_hours: str | None = None  # "22:00-07:00" in the learner's zone: no pushes or private quiz notices
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,17 @@ from bot.core.model import (
 )
 from bot.storage.db import Row
 
-LEARNER_COLUMNS = ("id", "display_name", "timezone", "new_per_day", "created_at")
+LEARNER_COLUMNS = (
+    "id",
+    "display_name",
+    "timezone",
+    "new_per_day",
+    "created_at",
+    "reviews_per_day",
+    "show_streak",
+    "rating_explained",
+    "quiet_hours",
+)
 STATE_COLUMNS = ("state", "step", "stability", "difficulty", "due", "last_review", "reps", "lapses", "first_day")
 ATTEMPT_COLUMNS = (
     "id",
@@ -72,6 +82,10 @@ def learner(row: Row, prefix: str = "") -> Learner | None:
         timezone=row[prefix + "timezone"],
         new_per_day=row[prefix + "new_per_day"],
         created_at=from_ms(row[prefix + "created_at"]),
+        reviews_per_day=row[prefix + "reviews_per_day"],
+        show_streak=bool(row[prefix + "show_streak"]),
+        rating_explained=bool(row[prefix + "rating_explained"]),
+        quiet_hours=row[prefix + "quiet_hours"],
     )
 
 

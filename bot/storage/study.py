@@ -11,6 +11,7 @@ A single statement needs no BEGIN/COMMIT: it is its own transaction on both engi
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Collection
 from datetime import datetime
@@ -101,7 +102,7 @@ class StudyRepository:
             if known.display_name == name:
                 return known
             await self.db.execute("UPDATE learners SET display_name = ? WHERE id = ?", name, known.id)
-            return Learner(known.id, name, known.timezone, known.new_per_day, known.created_at)
+            return dataclasses.replace(known, display_name=name)
         try:
             async with self.db.transaction() as tx:
                 row = await tx.fetchrow(_FIND_LEARNER, identity.platform, identity.external_id)  # raced?
@@ -147,6 +148,18 @@ class StudyRepository:
 
     async def set_timezone(self, learner_id: int, timezone: str) -> None:
         await self.db.execute("UPDATE learners SET timezone = ? WHERE id = ?", timezone, learner_id)
+
+    async def set_reviews_per_day(self, learner_id: int, reviews_per_day: int) -> None:
+        await self.db.execute("UPDATE learners SET reviews_per_day = ? WHERE id = ?", reviews_per_day, learner_id)
+
+    async def set_show_streak(self, learner_id: int, show: bool) -> None:
+        await self.db.execute("UPDATE learners SET show_streak = ? WHERE id = ?", int(show), learner_id)
+
+    async def mark_rating_explained(self, learner_id: int) -> None:
+        await self.db.execute("UPDATE learners SET rating_explained = 1 WHERE id = ?", learner_id)
+
+    async def set_quiet_hours(self, learner_id: int, quiet_hours: str | None) -> None:
+        await self.db.execute("UPDATE learners SET quiet_hours = ? WHERE id = ?", quiet_hours, learner_id)
 
     # --- card states ---------------------------------------------------------------------------
 

@@ -284,3 +284,22 @@ async def test_an_export_holds_decoded_options_and_previews_and_the_learners_cha
     assert [chat["chat_key"] for chat in data["chats"]] == ["telegram:1"]
     assert data["learner"]["display_name"] == "Ann"
     assert (await store.export_learner(learner.id + 1))["learner"] is None
+
+
+async def test_habit_settings_are_stored_and_survive_a_rename(store: Store) -> None:
+    ann = await store.ensure_learner(Identity("telegram", "h1"), "Ann", NOW, "UTC", 10)
+    assert (ann.reviews_per_day, ann.show_streak, ann.rating_explained, ann.quiet_hours) == (100, True, False, None)
+    await store.set_reviews_per_day(ann.id, 40)
+    await store.set_show_streak(ann.id, False)
+    await store.mark_rating_explained(ann.id)
+    await store.set_quiet_hours(ann.id, "22:00-07:00")
+    renamed = await store.ensure_learner(Identity("telegram", "h1"), "Ann B", NOW, "UTC", 10)
+    found = await store.find_learner(Identity("telegram", "h1"))
+    for learner in (renamed, found, await store.get_learner(ann.id)):
+        assert learner is not None
+        assert (learner.reviews_per_day, learner.show_streak, learner.rating_explained) == (40, False, True)
+        assert learner.quiet_hours == "22:00-07:00"
+    await store.set_quiet_hours(ann.id, None)
+    await store.set_show_streak(ann.id, True)
+    again = await store.get_learner(ann.id)
+    assert again is not None and again.quiet_hours is None and again.show_streak
