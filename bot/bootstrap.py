@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import sqlite3
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
+import fsrs
 from pydantic import ValidationError
 
 from bot.config import Settings
@@ -26,11 +28,16 @@ from bot.core.ports import ChatModel, Clock, Grader, Notifier, SystemClock
 from bot.core.privacy import PrivacyService
 from bot.core.progress import ProgressService
 from bot.core.study import StudyService
+from bot.core.throttle import Throttle
 from bot.logs import setup_logging
 from bot.pictures import ProgressPicturer
 from bot.scheduler import DailyTicker, MatchRunner
 from bot.storage.db import DatabaseUnavailable
 from bot.storage.store import Store
+
+if TYPE_CHECKING:  # the chat SDKs are imported only when their adapter is built
+    from bot.adapters.discord import DiscordBot
+    from bot.adapters.telegram import TelegramBot
 
 log = logging.getLogger("studybot")
 
@@ -106,33 +113,50 @@ async def build_app(settings: Settings, *, clock: Clock | None = None, chat_mode
     except (OSError, sqlite3.Error, DatabaseUnavailable, asyncpg.PostgresError) as exc:
         await store.close()
         raise ConfigError(f"STUDYBOT_DB: cannot open the database at {settings.db_display()}: {exc}") from None
-    the_clock = clock or SystemClock()
+    return compose(settings, store, bank, clock or SystemClock(), chat_model=chat_model)
+
+
+def compose(
+    settings: Settings,
+    store: Store,
+    bank: QuestionBank,
+    clock: Clock,
+    *,
+    chat_model: ChatModel | None = None,
+    scheduler: fsrs.Scheduler | None = None,
+    rng: random.Random | None = None,
+    throttle: Throttle | None = None,
+) -> App:
+    """The services on an open store, wired as the program runs them (tests pass fakes: a clock, a bank, a
+    model server's client, a scheduler without fuzzing, a seeded `rng`, a roomier `throttle`)."""
     study = StudyService(
         store,
         bank,
-        the_clock,
+        clock,
+        scheduler=scheduler,
         default_timezone=settings.default_timezone,
         default_new_per_day=settings.new_per_day,
-        grader=build_grader(settings, bank, the_clock, chat_model=chat_model),
+        rng=rng,
+        grader=build_grader(settings, bank, clock, chat_model=chat_model),
     )
-    commands = Commands(study)
+    commands = Commands(study, throttle=throttle)
     notifiers: dict[str, Notifier] = {}
-    competition = CompetitionService(store, bank, the_clock, study)
+    competition = CompetitionService(store, bank, clock, study, rng=rng)
     daily = DailyService(
         store, study, notifiers, group_content=competition.daily_poll, poll_sent=competition.attach_message
     )
     commands.attach_daily(daily)
     commands.attach_competition(competition)
     commands.attach_plan(PlanService(store, study))
-    commands.attach_privacy(PrivacyService(store, the_clock))
+    commands.attach_privacy(PrivacyService(store, clock))
     pictures = ProgressPicturer()
     commands.attach_progress(ProgressService(store, study, pictures))
-    commands.attach_interview(InterviewService(store, study, the_clock))
+    commands.attach_interview(InterviewService(store, study, clock, rng=rng))
     return App(
         settings=settings,
         bank=bank,
         store=store,
-        clock=the_clock,
+        clock=clock,
         study=study,
         commands=commands,
         daily=daily,
@@ -140,6 +164,50 @@ async def build_app(settings: Settings, *, clock: Clock | None = None, chat_mode
         notifiers=notifiers,
         pictures=pictures,
     )
+
+
+def telegram_adapter(app: App, **tuning: Any) -> TelegramBot:
+    """The Telegram front end on the app's services (TELEGRAM_TOKEN, TELEGRAM_API_URL), its notifier
+    registered for daily pushes and quiz rounds; `tuning` overrides TelegramBot's retry and timeout
+    defaults (tests shorten them)."""
+    from bot.adapters.telegram import PLATFORM, TelegramBot
+
+    token = app.settings.telegram_token
+    if token is None:
+        raise ConfigError("TELEGRAM_TOKEN is not set")
+    telegram = TelegramBot(
+        app.commands,
+        app.store,
+        app.clock,
+        token=token.get_secret_value(),
+        api_url=app.settings.telegram_api_url,
+        competition=app.competition,
+        **tuning,
+    )
+    app.notifiers[PLATFORM] = telegram.notifier
+    return telegram
+
+
+def discord_adapter(app: App, **tuning: Any) -> DiscordBot:
+    """The Discord front end on the app's services (DISCORD_TOKEN, DISCORD_API_URL, DISCORD_GATEWAY_URL,
+    DISCORD_GUILD_ID), its notifier registered; `tuning` overrides DiscordBot's retry and timeout defaults."""
+    from bot.adapters.discord import PLATFORM, DiscordBot
+
+    token = app.settings.discord_token
+    if token is None:
+        raise ConfigError("DISCORD_TOKEN is not set")
+    discord_bot = DiscordBot(
+        app.commands,
+        app.store,
+        app.clock,
+        token=token.get_secret_value(),
+        api_url=app.settings.discord_api_url,
+        gateway_url=app.settings.discord_gateway_url,
+        guild_id=app.settings.discord_guild_id,
+        **tuning,
+    )
+    app.notifiers[PLATFORM] = discord_bot.notifier
+    return discord_bot
 
 
 async def run_platforms(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
@@ -156,34 +224,13 @@ async def run_platforms(settings: Settings, *, stop: asyncio.Event | None = None
     ticker = DailyTicker(app.daily)
     try:
         if settings.telegram_token is not None:
-            from bot.adapters.telegram import TelegramBot
-
-            telegram = TelegramBot(
-                app.commands,
-                app.store,
-                app.clock,
-                token=settings.telegram_token.get_secret_value(),
-                api_url=settings.telegram_api_url,
-                competition=app.competition,
-            )
+            telegram = telegram_adapter(app)
             await telegram.start()
             started.append(telegram)
-            app.notifiers["telegram"] = telegram.notifier
         if settings.discord_token is not None:
-            from bot.adapters.discord import DiscordBot
-
-            discord_bot = DiscordBot(
-                app.commands,
-                app.store,
-                app.clock,
-                token=settings.discord_token.get_secret_value(),
-                api_url=settings.discord_api_url,
-                gateway_url=settings.discord_gateway_url,
-                guild_id=settings.discord_guild_id,
-            )
+            discord_bot = discord_adapter(app)
             await discord_bot.start()
             started.append(discord_bot)
-            app.notifiers["discord"] = discord_bot.notifier
         resumed = await runner.resume()
         ticker.start()
         log.info(

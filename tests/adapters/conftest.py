@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
-import fsrs
 import pytest
 
 from bot.adapters.discord import DiscordBot
 from bot.adapters.telegram import TelegramBot
+from bot.bootstrap import App, discord_adapter, telegram_adapter
 from bot.core.bank import QuestionBank
-from bot.core.commands import Commands
-from bot.core.study import StudyService
 from bot.storage.sqlite import SqliteStore
 from tests.adapters.fake_discord import FakeDiscord, point_discord_at
 from tests.adapters.fake_telegram import FakeTelegram
-from tests.conftest import small_bank
+from tests.adapters.stack import app_for
 from tests.fakes import FakeClock
 
 
@@ -36,24 +34,9 @@ async def sqlite(tmp_path: Path) -> AsyncIterator[SqliteStore]:
 def make_telegram(
     fake: FakeTelegram, store: SqliteStore, bank: QuestionBank | None = None, clock: FakeClock | None = None
 ) -> TelegramBot:
-    study = StudyService(
-        store,
-        bank or small_bank(),
-        clock or FakeClock(),
-        scheduler=fsrs.Scheduler(enable_fuzzing=False),
-        rng=random.Random(3),
-    )
-    return TelegramBot(
-        Commands(study),
-        store,
-        study.clock,
-        token=fake.token,
-        api_url=fake.api_url,
-        retries=2,
-        backoff=0.01,
-        poll_timeout=1,
-        request_timeout=3,
-    )
+    """The Telegram front end as `studybot run` builds it (bootstrap), on the fake Bot API."""
+    app = app_for(store, clock, bank=bank, TELEGRAM_TOKEN=fake.token, TELEGRAM_API_URL=fake.api_url)
+    return telegram_adapter(app, retries=2, backoff=0.01, poll_timeout=1, request_timeout=3)
 
 
 @pytest.fixture
@@ -79,41 +62,62 @@ async def discord_fake() -> AsyncIterator[FakeDiscord]:
             yield server
 
 
+DISCORD_TUNING: dict[str, Any] = {
+    "retries": 2,
+    "backoff": 0.01,
+    "request_timeout": 3,
+    "ready_timeout": 5,
+    "guild_ready_timeout": 0.05,
+    "identify_delay": 0,
+}
+
+
+def discord_app(
+    fake: FakeDiscord,
+    store: SqliteStore,
+    *,
+    bank: QuestionBank | None = None,
+    clock: FakeClock | None = None,
+    guild_id: int | None = None,
+    defer_after: float = 2.0,
+    throttle_limit: int | None = None,
+) -> tuple[App, DiscordBot]:
+    """The app and its Discord front end as `studybot run` builds them (bootstrap), on the fake REST API
+    and gateway; its notifier is registered in app.notifiers."""
+    app = app_for(
+        store,
+        clock,
+        bank=bank,
+        throttle_limit=throttle_limit,
+        DISCORD_TOKEN=DISCORD_TOKEN,
+        DISCORD_API_URL=fake.base_url,
+        DISCORD_GATEWAY_URL=fake.gateway_url,
+        DISCORD_GUILD_ID=guild_id,
+    )
+    return app, discord_adapter(app, defer_after=defer_after, **DISCORD_TUNING)
+
+
 def make_discord(
     fake: FakeDiscord,
     store: SqliteStore,
     *,
     bank: QuestionBank | None = None,
     clock: FakeClock | None = None,
-    commands: Commands | None = None,
     guild_id: int | None = None,
     defer_after: float = 2.0,
+    throttle_limit: int | None = None,
 ) -> DiscordBot:
-    if commands is None:
-        study = StudyService(
-            store,
-            bank or small_bank(),
-            clock or FakeClock(),
-            scheduler=fsrs.Scheduler(enable_fuzzing=False),
-            rng=random.Random(3),
-        )
-        commands = Commands(study)
-    return DiscordBot(
-        commands,
+    """The Discord front end as `studybot run` builds it (bootstrap), on the fake REST API and gateway."""
+    _, bot = discord_app(
+        fake,
         store,
-        commands.study.clock,
-        token=DISCORD_TOKEN,
-        api_url=fake.base_url,
-        gateway_url=fake.gateway_url,
+        bank=bank,
+        clock=clock,
         guild_id=guild_id,
-        retries=2,
-        backoff=0.01,
-        request_timeout=3,
         defer_after=defer_after,
-        ready_timeout=5,
-        guild_ready_timeout=0.05,
-        identify_delay=0,
+        throttle_limit=throttle_limit,
     )
+    return bot
 
 
 @pytest.fixture

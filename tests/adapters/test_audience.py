@@ -3,45 +3,23 @@
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, datetime
 
-import fsrs
 import pytest
 
-from bot.core.commands import Commands
-from bot.core.competition import CompetitionService
-from bot.core.daily import DailyService
-from bot.core.ports import Notifier
-from bot.core.privacy import PrivacyService
-from bot.core.study import StudyService
-from bot.core.throttle import Throttle
 from bot.storage.sqlite import SqliteStore
-from tests.adapters.conftest import DISCORD_GUILD, make_discord
+from tests.adapters.conftest import DISCORD_GUILD, discord_app
 from tests.adapters.fake_discord import EPHEMERAL, FakeDiscord
 from tests.adapters.fake_telegram import FakeTelegram
-from tests.adapters.stack import build_stack
-from tests.conftest import small_bank
+from tests.adapters.stack import app_for, build_stack
 from tests.fakes import FakeClock
 
 ANN = 710000000000000011
 FOR_EVERYONE = {"quiz", "stopquiz", "leaderboard", "daily"}
 
 
-def full_commands(store: SqliteStore, clock: FakeClock) -> Commands:
-    study = StudyService(store, small_bank(), clock, scheduler=fsrs.Scheduler(enable_fuzzing=False))
-    commands = Commands(study, throttle=Throttle(clock, limit=1000))
-    competition = CompetitionService(store, study.bank, clock, study, rng=random.Random(4))
-    notifiers: dict[str, Notifier] = {}
-    daily = DailyService(store, study, notifiers, group_content=competition.daily_poll)
-    commands.attach_daily(daily)
-    commands.attach_competition(competition)
-    commands.attach_privacy(PrivacyService(store, clock))
-    return commands
-
-
 def test_the_core_says_who_each_command_is_for(sqlite: SqliteStore) -> None:
-    commands = full_commands(sqlite, FakeClock())
+    commands = app_for(sqlite).commands
     assert {spec.name for spec in commands.specs if spec.audience == "chat"} == FOR_EVERYONE
     assert {spec.name for spec in commands.specs} >= FOR_EVERYONE | {"question", "stats", "export", "forget"}
 
@@ -50,9 +28,9 @@ async def test_in_a_discord_server_only_personal_commands_answer_ephemerally(
     discord_fake: FakeDiscord, sqlite: SqliteStore
 ) -> None:
     clock = FakeClock(datetime(2026, 3, 9, 18, 0, tzinfo=UTC))
-    commands = full_commands(sqlite, clock)
+    app, bot = discord_app(discord_fake, sqlite, clock=clock, throttle_limit=1000)
+    commands = app.commands
     discord_fake.add_member(DISCORD_GUILD, ANN, username="Ann")
-    bot = make_discord(discord_fake, sqlite, commands=commands)
     await bot.start()
     try:
         seen: dict[str, bool] = {}
@@ -62,7 +40,11 @@ async def test_in_a_discord_server_only_personal_commands_answer_ephemerally(
                 continue
             options = {"time": "09:00"} if spec.name == "daily" else None
             payload = discord_fake.slash_interaction(
-                spec.name, options, user_id=ANN, guild_id=DISCORD_GUILD, permissions=1 << 5  # Manage Server: /daily
+                spec.name,
+                options,
+                user_id=ANN,
+                guild_id=DISCORD_GUILD,
+                permissions=1 << 5,  # Manage Server: /daily
             )
             await discord_fake.send_interaction(payload)
             callback = await discord_fake.wait_for_callback(payload)
@@ -73,6 +55,8 @@ async def test_in_a_discord_server_only_personal_commands_answer_ephemerally(
         seen["stopquiz"] = bool(((await discord_fake.wait_for_callback(stop)).data or {}).get("flags", 0) & EPHEMERAL)
     finally:
         await bot.stop()
+        if app.pictures is not None:
+            app.pictures.close()
     public = {name for name, ephemeral in seen.items() if not ephemeral}
     assert public == FOR_EVERYONE, seen
     assert set(seen) == {spec.name for spec in commands.specs}
@@ -90,4 +74,4 @@ async def test_in_a_telegram_group_every_command_answers_in_the_group(
         sent = [m for m in fake.messages(-100500) if m.from_bot]
         assert sent and all(call.ok for call in fake.calls)
     finally:
-        await stack.telegram.stop()
+        await stack.stop()

@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import random
 from datetime import UTC, datetime
 from typing import Any
 
-import fsrs
-
-from bot.core.commands import Commands
-from bot.core.competition import CompetitionService
-from bot.core.study import StudyService
-from bot.core.throttle import Throttle
 from bot.scheduler import MatchRunner
 from bot.storage.sqlite import SqliteStore
-from tests.adapters.conftest import DISCORD_GUILD, make_discord
+from tests.adapters.conftest import DISCORD_GUILD, discord_app
 from tests.adapters.fake_discord import EPHEMERAL, FakeDiscord
-from tests.conftest import small_bank
 from tests.fakes import FakeClock
 
 PLAYERS = {710000000000000011: "Ann", 710000000000000012: "Bob", 710000000000000013: "Cy"}
@@ -27,11 +19,7 @@ async def test_three_players_click_and_the_final_standings_rank_them(
     discord_fake: FakeDiscord, sqlite: SqliteStore
 ) -> None:
     clock = FakeClock(datetime(2026, 3, 9, 18, 0, tzinfo=UTC))
-    study = StudyService(sqlite, small_bank(), clock, scheduler=fsrs.Scheduler(enable_fuzzing=False))
-    commands = Commands(study, throttle=Throttle(clock, limit=1000))
-    competition = CompetitionService(sqlite, study.bank, clock, study, rng=random.Random(4))
-    commands.attach_competition(competition)
-    bot = make_discord(discord_fake, sqlite, commands=commands)
+    app, bot = discord_app(discord_fake, sqlite, clock=clock, throttle_limit=1000)
     for user_id, name in PLAYERS.items():
         discord_fake.add_member(DISCORD_GUILD, user_id, username=name)
     channel = discord_fake.guild_channel_ids(DISCORD_GUILD)[0]
@@ -69,7 +57,7 @@ async def test_three_players_click_and_the_final_standings_rank_them(
         clock.advance(seconds=seconds)
         await asyncio.sleep(0)
 
-    runner = MatchRunner(competition, {"discord": bot.notifier}, clock, sleep=play_and_wait, lead_in=1, pause=1)
+    runner = MatchRunner(app.competition, app.notifiers, clock, sleep=play_and_wait, lead_in=1, pause=1)
     try:
         start = discord_fake.slash_interaction(
             "quiz",

@@ -49,7 +49,7 @@ async def stack(fake: FakeTelegram, sqlite: SqliteStore) -> AsyncIterator[Stack]
     try:
         yield built
     finally:
-        await built.telegram.stop()
+        await built.stop()
 
 
 def tg_buttons(message: StoredMessage) -> dict[str, dict[str, Any]]:
@@ -107,13 +107,7 @@ async def test_telegram_group_gets_a_deep_link_and_the_link_starts_the_interview
 
 @pytest.fixture
 async def discord_with_interviews(discord_fake: FakeDiscord, sqlite: SqliteStore) -> AsyncIterator[DiscordBot]:
-    clock = FakeClock(datetime(2026, 2, 2, 7, 0, tzinfo=UTC))
-    study = StudyService(
-        sqlite, small_bank(), clock, scheduler=fsrs.Scheduler(enable_fuzzing=False), rng=random.Random(3)
-    )
-    commands = Commands(study)
-    commands.attach_interview(InterviewService(sqlite, study, clock, rng=random.Random(4)))
-    bot = make_discord(discord_fake, sqlite, commands=commands)
+    bot = make_discord(discord_fake, sqlite, clock=FakeClock(datetime(2026, 2, 2, 7, 0, tzinfo=UTC)))
     await bot.start()
     try:
         yield bot

@@ -3,63 +3,27 @@ against the fake Discord, on one SQLite file with a fake clock (Mon 2 March 2026
 
 from __future__ import annotations
 
-import random
 from collections.abc import AsyncIterator
 
-import fsrs
 import pytest
 
 from bot.adapters.discord import DiscordBot
 from bot.adapters.telegram import TelegramBot
-from bot.core.commands import Commands
-from bot.core.plan import PlanService
-from bot.core.study import StudyService
 from bot.storage.sqlite import SqliteStore
-from tests.adapters.conftest import make_discord
+from tests.adapters.conftest import make_telegram
 from tests.adapters.fake_discord import FakeDiscord
 from tests.adapters.fake_telegram import FakeTelegram
 from tests.adapters.test_discord import buttons as discord_buttons
 from tests.adapters.test_discord import original, slash, text_of
 from tests.adapters.test_telegram import buttons, last_bot_message, say
-from tests.conftest import small_bank
-from tests.fakes import FakeClock
 
 ANN = 1001
 
 
-def planning_commands(store: SqliteStore) -> Commands:
-    study = StudyService(
-        store, small_bank(), FakeClock(), scheduler=fsrs.Scheduler(enable_fuzzing=False), rng=random.Random(3)
-    )
-    commands = Commands(study)
-    commands.attach_plan(PlanService(store, study))
-    return commands
-
-
 @pytest.fixture
 async def telegram(fake: FakeTelegram, sqlite: SqliteStore) -> AsyncIterator[TelegramBot]:
-    bot = TelegramBot(
-        planning_commands(sqlite),
-        sqlite,
-        FakeClock(),
-        token=fake.token,
-        api_url=fake.api_url,
-        retries=2,
-        backoff=0.01,
-        poll_timeout=1,
-        request_timeout=3,
-    )
+    bot = make_telegram(fake, sqlite)
     await bot.start(polling=False)
-    try:
-        yield bot
-    finally:
-        await bot.stop()
-
-
-@pytest.fixture
-async def discord_bot(discord_fake: FakeDiscord, sqlite: SqliteStore) -> AsyncIterator[DiscordBot]:
-    bot = make_discord(discord_fake, sqlite, commands=planning_commands(sqlite))
-    await bot.start()
     try:
         yield bot
     finally:

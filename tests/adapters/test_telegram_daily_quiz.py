@@ -27,7 +27,7 @@ async def stack(fake: FakeTelegram, sqlite: SqliteStore) -> AsyncIterator[Stack]
     try:
         yield built
     finally:
-        await built.telegram.stop()
+        await built.stop()
 
 
 async def say(
@@ -146,7 +146,7 @@ async def test_ten_thousand_subscribers_due_in_one_minute_are_each_delivered_exa
             report = await stack.daily.tick()
             elapsed = time.perf_counter() - started
         finally:
-            await stack.telegram.stop()
+            await stack.stop()
         sends = [c for c in fake.calls_to("sendMessage") if c.ok]
         per_chat: dict[object, int] = {}
         for call in sends:

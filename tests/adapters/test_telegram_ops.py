@@ -120,4 +120,4 @@ async def test_export_sends_a_json_file_and_forget_deletes_after_confirmation(
         await stack.telegram.process(fake.message_update(-500, ann, "/export", chat_type="group"))
         assert "works in a private chat" in fake.sent_texts(-500, rendered=True)[-1]
     finally:
-        await stack.telegram.stop()
+        await stack.stop()

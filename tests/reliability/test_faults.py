@@ -62,7 +62,7 @@ async def test_random_faults_on_updates_and_pushes_leave_every_user_in_a_defined
                 clock.advance(minutes=10)
                 await stack.daily.tick()
         finally:
-            await stack.telegram.stop()
+            await stack.stop()
 
         assert errors == []  # no handler ever crashed
         blocked = {chat for chat, kind in faults.items() if kind == "blocked"}

@@ -197,7 +197,7 @@ async def test_random_updates_through_telegram_never_error_and_never_send_invali
                     await stack.telegram.process(fake.callback_update(chat_id, user, sent[0].message_id, data))
             await asyncio.sleep(0)
         finally:
-            await stack.telegram.stop()
+            await stack.stop()
         assert errors == []
         rejected = [c for c in fake.calls if not c.ok]
         assert rejected == [], [(c.method, c.description) for c in rejected]

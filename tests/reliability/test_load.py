@@ -121,7 +121,7 @@ async def test_five_hundred_learners_practising_for_thirty_seconds_get_every_upd
         try:
             await asyncio.gather(*(learner(n) for n in range(LEARNERS)))
         finally:
-            await stack.telegram.stop()
+            await stack.stop()
         latencies.sort()
         p50 = latencies[len(latencies) // 2]
         p99 = latencies[int(len(latencies) * 0.99)]

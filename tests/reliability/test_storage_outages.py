@@ -71,7 +71,7 @@ async def test_a_postgresql_restart_costs_one_apology_and_no_acknowledged_answer
             await on_telegram.press(fake, stack.telegram, revealed, "Hard", ann)
             assert await count(store, "reviews") == 2  # the one from before the outage, and this one
         finally:
-            await stack.telegram.stop()
+            await stack.stop()
 
 
 @pytest.fixture
