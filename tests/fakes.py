@@ -113,6 +113,7 @@ class MemoryStore:
             tuple((s.card_id, s.due, s.first_day) for s in mine),
             frozenset(skipped),
             plan.focus if plan is not None else None,
+            {s.card_id: (s.stability, s.last_review) for s in mine},
         )
 
     async def attempt_for(self, attempt_id: int, identity: Identity) -> AttemptView | None:

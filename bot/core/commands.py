@@ -103,6 +103,15 @@ class Commands:
             ),
             self._newcards,
         )
+        self.register(
+            CommandSpec(
+                "reviews",
+                "/reviews [N]",
+                "See or set how many due reviews you get a day (the rest wait, most at risk first)",
+                options=(OptionSpec("n", "Due reviews per day (10-500)", kind="integer", min_value=10, max_value=500),),
+            ),
+            self._reviews,
+        )
 
     # --- services that plug in --------------------------------------------------------------------
 
@@ -413,6 +422,9 @@ class Commands:
         if self._progress is None:
             return reply
         return await self._progress.illustrate(caller, reply)
+
+    async def _reviews(self, caller: Caller, args: str) -> Reply:
+        return await self.study.set_reviews_per_day(caller, args)
 
     async def _newcards(self, caller: Caller, args: str) -> Reply:
         return await self.study.set_new_per_day(caller, args)

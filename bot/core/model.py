@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -214,6 +215,8 @@ class PickContext:
     schedule: tuple[tuple[str, datetime, str | None], ...]  # (card id, due, first local day), most due first
     skipped: frozenset[str]  # cards skipped recently
     plan: PlanFocus | None = None  # the learner's plan to an interview date, if any
+    # card id -> (FSRS stability, last review): how likely each card is to be recalled now
+    memory: Mapping[str, tuple[float | None, datetime | None]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +238,9 @@ class Stats:
     new_today: int
     new_per_day: int
     per_topic: tuple[TopicProgress, ...]
+    reviews_today: int = 0  # cards met before today and reviewed today
+    reviews_per_day: int = 100
+    waiting: int = 0  # due reviews held back for later days by the cap
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,6 +49,7 @@ from bot.core.zones import zone_info
 
 _SKIPPABLE = (AttemptStatus.OPEN, AttemptStatus.CHOICE, AttemptStatus.REVEALED)
 SKIP_MEMORY = timedelta(hours=1)  # a skipped card stays out of the way this long
+REVIEWS_RANGE = (10, 500)  # /reviews: the daily cap on due reviews
 # Attempt.topic of a question asked with /question weak, so "Next question" and Skip stay in weak mode
 # (topic slugs are lowercase words and dashes, so it can't be one)
 WEAK = "*weak"
@@ -202,13 +203,21 @@ class StudyService:
         first, then the `weakest` topics (weakest first)."""
         now = self.clock.now()
         schedule, skipped = context.schedule, context.skipped
-        for card_id, due, _first_day in schedule:
-            if due > now:
+        today = local_day(now, learner.timezone)
+        due: list[tuple[Card, str | None]] = []  # most overdue first
+        for card_id, due_at, first_day in schedule:
+            if due_at > now:
                 break
             card = self.bank.card(card_id)
             if card is not None and card_id not in skipped and (topic is None or card.topic == topic):
-                return card, False
-        today = local_day(now, learner.timezone)
+                due.append((card, first_day))
+        if due:
+            started = self.reviewed_today(learner, context)
+            ongoing = [card for card, first_day in due if card.id in started or first_day == today]
+            if ongoing:  # today's own work (a card in its learning steps) never waits for the cap
+                return ongoing[0], False
+            if len(started) < learner.reviews_per_day:  # the cards most likely to be forgotten first
+                return min(due, key=lambda item: self.recall(context, item[0].id, now))[0], False
         if sum(1 for _, _, first_day in schedule if first_day == today) >= learner.new_per_day:
             return None
         seen = {card_id for card_id, _, _ in schedule}
@@ -229,6 +238,60 @@ class StudyService:
 
         # Warm-ups first; within a difficulty, a stable per-learner shuffle mixes the topics.
         return min(fresh, key=lambda c: (*order(c), c.difficulty, _mix(learner.id, c.id))), True
+
+    def recall(self, context: PickContext, card_id: str, now: datetime) -> float:
+        """The probability of recalling the card now (FSRS retrievability; 0 when never reviewed)."""
+        stability, last_review = context.memory.get(card_id, (None, None))
+        if stability is None or last_review is None:
+            return 0.0
+        card = fsrs.Card(card_id=1, state=fsrs.State.Review, stability=stability, last_review=last_review)
+        return float(self.scheduler.get_card_retrievability(card, current_datetime=now))
+
+    def reviewed_today(self, learner: Learner, context: PickContext) -> set[str]:
+        """Cards met before today and reviewed today (the learner's local day): what counts against the cap."""
+        today = local_day(self.clock.now(), learner.timezone)
+        started: set[str] = set()
+        for card_id, _due, first_day in context.schedule:
+            last_review = context.memory.get(card_id, (None, None))[1]
+            if first_day != today and last_review is not None and local_day(last_review, learner.timezone) == today:
+                started.add(card_id)
+        return started
+
+    def waiting(self, learner: Learner, context: PickContext, topic: str | None = None) -> int:
+        """Due reviews held back for later days by the daily cap (0 while today's cap is not reached)."""
+        started = self.reviewed_today(learner, context)
+        if len(started) < learner.reviews_per_day:
+            return 0
+        now = self.clock.now()
+        today = local_day(now, learner.timezone)
+        return sum(
+            1
+            for card_id, due, first_day in context.schedule
+            if due <= now
+            and card_id not in started
+            and first_day != today
+            and (card := self.bank.card(card_id)) is not None
+            and (topic is None or card.topic == topic)
+        )
+
+    def backlog_note(self, learner: Learner, context: PickContext) -> Paragraph | None:
+        """Said with the first review of a day on which more are due than the cap: how the backlog is spread."""
+        if self.reviewed_today(learner, context):
+            return None
+        now = self.clock.now()
+        today = local_day(now, learner.timezone)
+        due = sum(1 for card_id, at, first_day in context.schedule if at <= now and first_day != today)
+        cap = learner.reviews_per_day
+        if due <= cap:
+            return None
+        days = -(-due // cap)
+        return Paragraph.of(
+            Span(
+                f"{due} reviews are due. At {cap} a day they are spread over about {plural(days, 'day')}, "
+                "the ones you are most likely to forget first; none is lost. /reviews N changes the daily number.",
+                "italic",
+            )
+        )
 
     def _ahead_of_schedule(self, topic: str, context: PickContext) -> tuple[Card, bool] | None:
         """The topic's seen card due soonest (nothing of it is due now): practice ahead of schedule."""
@@ -306,6 +369,8 @@ class StudyService:
         if picked is None:
             return self._caught_up(learner, chosen, context, edit=edit, notes=tuple(notes))
         card, is_new = picked
+        if not is_new and (backlog := self.backlog_note(learner, context)) is not None:
+            notes.append(backlog)
         attempt = await self.store.create_attempt(learner.id, card.id, chat_key, now, topic)
         return self._question_view(card, attempt, is_new=is_new, asker=asker, edit=edit, notes=tuple(notes))
 
@@ -326,7 +391,22 @@ class StudyService:
         seen = {card_id for card_id, _, _ in context.schedule}
         pool = self.bank.cards_in(topic) if topic else self.bank.cards
         unseen = sum(1 for card in pool if card.id not in seen)
-        lines.append(Paragraph.of(Span(f"All caught up{where}! 🎉", "bold")))
+        waiting = self.waiting(learner, context, topic)
+        lines.append(
+            Paragraph.of(
+                Span(f"All caught up{where} for today! 🎉" if waiting else f"All caught up{where}! 🎉", "bold")
+            )
+        )
+        if waiting:
+            cap = learner.reviews_per_day
+            days = -(-waiting // cap)
+            lines.append(
+                Paragraph.of(
+                    f"You've done today's {plural(cap, 'review')}. {plural(waiting, 'more review')} "
+                    f"{'waits' if waiting == 1 else 'wait'} for the next {plural(days, 'day')} at this pace, the ones "
+                    "you are most likely to forget first. /reviews N changes the daily number."
+                )
+            )
         if unseen and new_today >= learner.new_per_day:
             lines.append(
                 Paragraph.of(
@@ -751,10 +831,11 @@ class StudyService:
             )
             for topic in self.bank.topics
         )
+        context = await self.store.pick_context(learner.id, now)
         return Stats(
             cards_seen=sum(1 for card_id in seen if self.bank.card(card_id) is not None),
             cards_total=len(self.bank),
-            due_now=await self.store.count_due(learner.id, now),
+            due_now=sum(1 for _card_id, due, _first_day in context.schedule if due <= now),
             reviews_30d=total,
             retention_30d=(passed / of_seen) if of_seen else None,
             current_streak=current,
@@ -762,6 +843,9 @@ class StudyService:
             new_today=await self.store.count_new_on_day(learner.id, today),
             new_per_day=learner.new_per_day,
             per_topic=per_topic,
+            reviews_today=len(self.reviewed_today(learner, context)),
+            reviews_per_day=learner.reviews_per_day,
+            waiting=self.waiting(learner, context),
         )
 
     async def stats(self, caller: Caller) -> Reply:
@@ -791,6 +875,12 @@ class StudyService:
                     (
                         (f"Cards seen: {s.cards_seen} of {s.cards_total}",),
                         (f"Due now: {s.due_now}",),
+                        (f"Reviews today: {s.reviews_today} of {s.reviews_per_day} (/reviews)",),
+                        *(
+                            ((f"Waiting for the next days (daily review cap reached): {s.waiting}",),)
+                            if s.waiting
+                            else ()
+                        ),
                         (f"New today: {s.new_today} of {s.new_per_day}",),
                         (f"Reviews in the last 30 days: {s.reviews_30d}",),
                         (f"Retention (30 days, reviews of cards seen before): {retention}",),
@@ -821,6 +911,36 @@ class StudyService:
             Title("Weakest topics (30 days)"),
             Bullets(items),
             Paragraph.of("Practise them with ", Span("/question weak", "code"), "."),
+        )
+
+    async def set_reviews_per_day(self, caller: Caller, args: str) -> Reply:
+        """/reviews [N]: show or set the daily cap on due reviews."""
+        learner = await self.learner(caller)
+        text = args.strip()
+        low, high = REVIEWS_RANGE
+        if not text:
+            context = await self.store.pick_context(learner.id, self.clock.now())
+            done = len(self.reviewed_today(learner, context))
+            waiting = self.waiting(learner, context)
+            blocks = [
+                Paragraph.of(
+                    f"You get up to {plural(learner.reviews_per_day, 'due review')} a day; {done} done today. "
+                    f"Change it with /reviews N ({low}-{high})."
+                )
+            ]
+            if waiting:
+                blocks.append(Paragraph.of(f"{plural(waiting, 'more review')} wait for the next days."))
+            return Reply(blocks=tuple(blocks))
+        if not text.isdigit() or not low <= int(text) <= high:
+            return Reply(blocks=(Paragraph.of(f"Usage: /reviews N, where N is a whole number from {low} to {high}."),))
+        await self.store.set_reviews_per_day(learner.id, int(text))
+        return Reply(
+            blocks=(
+                Paragraph.of(
+                    f"Done: up to {plural(int(text), 'due review')} a day. When more are due, the ones you are most "
+                    "likely to forget come first and the rest wait, none lost."
+                ),
+            )
         )
 
     async def set_new_per_day(self, caller: Caller, args: str) -> Reply:

@@ -58,10 +58,11 @@ _OPEN_ATTEMPT_FOR = (
 # kind 0: a card state; 1: a card skipped recently; 2: the learner's plan, if any (its date, whether it is
 # rushed, its time zone and topics), so choosing a card under a plan costs no extra round trip.
 _PICK_CONTEXT = (
-    "SELECT card_id, due, first_day, 0 AS kind, NULL AS topics FROM card_states WHERE learner_id = ? "
-    "UNION ALL SELECT card_id, NULL, NULL, 1, NULL FROM attempts "
+    "SELECT card_id, due, first_day, 0 AS kind, NULL AS topics, stability, last_review FROM card_states "
+    "WHERE learner_id = ? "
+    "UNION ALL SELECT card_id, NULL, NULL, 1, NULL, NULL, NULL FROM attempts "
     "WHERE learner_id = ? AND status = 'skipped' AND closed_at >= ? "
-    "UNION ALL SELECT target_day, rushed, timezone, 2, topics FROM plans WHERE learner_id = ? "
+    "UNION ALL SELECT target_day, rushed, timezone, 2, topics, NULL, NULL FROM plans WHERE learner_id = ? "
     "ORDER BY kind, due, card_id"
 )
 _UPSERT_STATE = (
@@ -185,7 +186,9 @@ class StudyRepository:
         plan = next(
             (PlanFocus(row[0], row[2], tuple(json.loads(row[4])), bool(row[1])) for row in found if row[3] == 2), None
         )
-        return PickContext(schedule=schedule, skipped=frozenset(row[0] for row in found if row[3] == 1), plan=plan)
+        memory = {row[0]: (row[5], None if row[6] is None else from_ms(row[6])) for row in found if row[3] == 0}
+        skipped = frozenset(row[0] for row in found if row[3] == 1)
+        return PickContext(schedule=schedule, skipped=skipped, plan=plan, memory=memory)
 
     async def seen_card_ids(self, learner_id: int) -> set[str]:
         found = await self.db.fetch("SELECT card_id FROM card_states WHERE learner_id = ?", learner_id)

@@ -303,3 +303,12 @@ async def test_habit_settings_are_stored_and_survive_a_rename(store: Store) -> N
     await store.set_show_streak(ann.id, True)
     again = await store.get_learner(ann.id)
     assert again is not None and again.quiet_hours is None and again.show_streak
+
+
+async def test_pick_context_carries_each_cards_stability_and_last_review(store: Store) -> None:
+    learner = await store.ensure_learner(Identity("telegram", "m1"), "Ann", NOW, "UTC", 10)
+    attempt = await store.create_attempt(learner.id, "c1", "telegram:m1", NOW, None)
+    await store.record_answer(attempt.id, (AttemptStatus.OPEN,), state(learner.id), review(learner.id), NOW)
+    context = await store.pick_context(learner.id, NOW)
+    assert dict(context.memory) == {"c1": (3.25, NOW)}
+    assert context.schedule == (("c1", NOW + timedelta(days=3), "2026-03-02"),)

@@ -184,7 +184,7 @@ async def test_stats_after_two_answers_show_progress_streak_and_topics(commands:
     stats = await commands.run(caller(), "stats", "")
     assert seen(stats) == (
         "**Progress of Ann**\n\n"
-        "• Cards seen: 2 of 14\n• Due now: 0\n• New today: 2 of 10\n• Reviews in the last 30 days: 2\n"
+        "• Cards seen: 2 of 14\n• Due now: 0\n• Reviews today: 0 of 100 (/reviews)\n• New today: 2 of 10\n• Reviews in the last 30 days: 2\n"
         "• Retention (30 days, reviews of cards seen before): —\n• 🔥 1-day streak (best 1)\n\n"
         "**Weakest topics**\n\n"
         "Not enough reviews yet: a topic counts after 5 reviews of cards you had seen before, in 30 days.\n\n"
