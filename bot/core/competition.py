@@ -367,7 +367,7 @@ class CompetitionService:
         caller = Caller(
             identity=voter.identity,
             display_name=voter.display_name,
-            chat=Chat(voter.identity.platform, round_.chat_key.split(":", 1)[1], is_group=True),
+            chat=Chat.from_key(round_.chat_key, is_group=True),
         )
         return await self.answer(caller, round_.id, option_ids[0])
 

@@ -102,6 +102,12 @@ class Chat:
     def key(self) -> str:
         return f"{self.platform}:{self.chat_id}"
 
+    @classmethod
+    def from_key(cls, key: str, *, is_group: bool = False) -> Chat:
+        """The chat a stored `key` names (the inverse of `key`)."""
+        platform, _, chat_id = key.partition(":")
+        return cls(platform, chat_id, is_group=is_group)
+
 
 @dataclass(frozen=True, slots=True)
 class Caller:
