@@ -112,6 +112,15 @@ class Commands:
             ),
             self._reviews,
         )
+        self.register(
+            CommandSpec(
+                "streak",
+                "/streak [on|off]",
+                "Show or hide your streak (one missed day a week is forgiven)",
+                options=(OptionSpec("show", "on or off", choices=("on", "off")),),
+            ),
+            self._streak,
+        )
 
     # --- services that plug in --------------------------------------------------------------------
 
@@ -422,6 +431,9 @@ class Commands:
         if self._progress is None:
             return reply
         return await self._progress.illustrate(caller, reply)
+
+    async def _streak(self, caller: Caller, args: str) -> Reply:
+        return await self.study.set_show_streak(caller, args)
 
     async def _reviews(self, caller: Caller, args: str) -> Reply:
         return await self.study.set_reviews_per_day(caller, args)

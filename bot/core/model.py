@@ -247,6 +247,7 @@ class Stats:
     reviews_today: int = 0  # cards met before today and reviewed today
     reviews_per_day: int = 100
     waiting: int = 0  # due reviews held back for later days by the cap
+    streak_freezes: tuple[str, ...] = ()  # forgiven missed days (YYYY-MM-DD) inside the current streak
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import itertools
 import random
-from dataclasses import replace
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
@@ -49,6 +49,10 @@ from bot.core.zones import zone_info
 
 _SKIPPABLE = (AttemptStatus.OPEN, AttemptStatus.CHOICE, AttemptStatus.REVEALED)
 SKIP_MEMORY = timedelta(hours=1)  # a skipped card stays out of the way this long
+RATING_MEANING = (
+    "Again: you didn't remember it. Hard: you remembered, with effort (still a pass). Good: you remembered. "
+    "Easy: it came at once. Honest ratings keep the schedule right for you."
+)
 REVIEWS_RANGE = (10, 500)  # /reviews: the daily cap on due reviews
 # Attempt.topic of a question asked with /question weak, so "Next question" and Skip stay in weak mode
 # (topic slugs are lowercase words and dashes, so it can't be one)
@@ -73,19 +77,47 @@ def local_day(now: datetime, timezone: str) -> str:
     return now.astimezone(zone_info(timezone)).date().isoformat()
 
 
+@dataclass(frozen=True, slots=True)
+class Streak:
+    """A run of local days with at least one review. One missed day per calendar week (Monday to Sunday) is
+    forgiven (a freeze): the run goes on, without counting that day. Today counts once answered, and its
+    run is alive until the day ends unanswered."""
+
+    current: int  # answered days in the run that is still alive (0: none)
+    best: int  # answered days in the longest run ever
+    freezes: tuple[str, ...]  # the forgiven days inside the current run
+
+
+def streak(days: Iterable[str], today: str) -> Streak:
+    """The streak from the review log's local days: recomputed from history every time, never a counter."""
+    answered = {date.fromisoformat(day) for day in days}
+    last_day = date.fromisoformat(today)
+    answered = {day for day in answered if day <= last_day}
+    if not answered:
+        return Streak(0, 0, ())
+    run = best = 0
+    freezes: list[date] = []
+    frozen_weeks: set[tuple[int, int]] = set()
+    day = min(answered)
+    while day <= last_day:
+        if day in answered:
+            run += 1
+            best = max(best, run)
+        elif day < last_day:  # a missed day (today is not missed yet)
+            week = day.isocalendar()[:2]
+            if run and week not in frozen_weeks:
+                frozen_weeks.add(week)
+                freezes.append(day)
+            else:
+                run, freezes = 0, []
+        day += timedelta(days=1)
+    return Streak(run, best, tuple(d.isoformat() for d in freezes) if run else ())
+
+
 def streaks(days: list[str], today: str) -> tuple[int, int]:
-    """(current, best) runs of consecutive days; today's run is alive until the day ends unanswered."""
-    if not days:
-        return 0, 0
-    parsed = sorted({date.fromisoformat(day) for day in days})
-    best = run = 1
-    for previous, day in itertools.pairwise(parsed):
-        run = run + 1 if (day - previous).days == 1 else 1
-        best = max(best, run)
-    last = parsed[-1]
-    gap = (date.fromisoformat(today) - last).days
-    current = run if gap <= 1 else 0
-    return current, best
+    """(current, best): see `streak`."""
+    found = streak(days, today)
+    return found.current, found.best
 
 
 def interval_label(delta: timedelta) -> str:
@@ -565,10 +597,13 @@ class StudyService:
             attempt.id, expected, AttemptStatus.REVEALED, self.clock.now(), previews=previews
         ):
             return notice(STALE)
+        if not learner.rating_explained:  # what the ratings mean goes with the first rating buttons, once
+            await self.store.mark_rating_explained(learner.id)
         blocks = (
             *coverage_blocks,
             *self._answer_blocks(card),
             Paragraph.of(Span("How well did you know it?", "italic")),
+            *(() if learner.rating_explained else (Paragraph.of(Span(RATING_MEANING, "italic")),)),
         )
         return Reply(blocks=blocks, buttons=self._rating_buttons(attempt, previews), edit=edit)
 
@@ -822,7 +857,7 @@ class StudyService:
         seen = await self.store.seen_card_ids(learner.id)
         total, of_seen, passed = await self.store.review_counts(learner.id, now - timedelta(days=30))
         today = local_day(now, learner.timezone)
-        current, best = streaks(await self.store.review_days(learner.id), today)
+        found = streak(await self.store.review_days(learner.id), today)
         per_topic = tuple(
             TopicProgress(
                 topic=topic,
@@ -838,8 +873,9 @@ class StudyService:
             due_now=sum(1 for _card_id, due, _first_day in context.schedule if due <= now),
             reviews_30d=total,
             retention_30d=(passed / of_seen) if of_seen else None,
-            current_streak=current,
-            best_streak=best,
+            current_streak=found.current,
+            best_streak=found.best,
+            streak_freezes=found.freezes,
             new_today=await self.store.count_new_on_day(learner.id, today),
             new_per_day=learner.new_per_day,
             per_topic=per_topic,
@@ -865,7 +901,11 @@ class StudyService:
             today = date.fromisoformat(local_day(now, plan.timezone))
             plan_blocks = (Paragraph.of(countdown_line(plan.target_day, today, left)),)
         retention = f"{s.retention_30d:.0%}" if s.retention_30d is not None else "—"
-        streak = f"{s.current_streak}-day streak (best {s.best_streak})" if s.best_streak else "no streak yet"
+        run = f"{s.current_streak}-day streak (best {s.best_streak})" if s.best_streak else "no streak yet"
+        if s.streak_freezes:
+            days = ", ".join(f"{date.fromisoformat(day):%a %d %b}" for day in s.streak_freezes)
+            run += f"; kept by {plural(len(s.streak_freezes), 'freeze')} ({days}): one missed day a week is forgiven"
+        streak_lines = ((f"🔥 {run}",),) if learner.show_streak else ()
         progress = tuple((Span(p.topic.slug, "code"), f" {p.seen}/{p.total}") for p in s.per_topic if p.total)
         return Reply(
             blocks=(
@@ -884,7 +924,7 @@ class StudyService:
                         (f"New today: {s.new_today} of {s.new_per_day}",),
                         (f"Reviews in the last 30 days: {s.reviews_30d}",),
                         (f"Retention (30 days, reviews of cards seen before): {retention}",),
-                        (f"🔥 {streak}",),
+                        *streak_lines,
                     )
                 ),
                 *self._weakest_blocks(await self.topic_scores(learner)),
@@ -912,6 +952,30 @@ class StudyService:
             Bullets(items),
             Paragraph.of("Practise them with ", Span("/question weak", "code"), "."),
         )
+
+    async def set_show_streak(self, caller: Caller, args: str) -> Reply:
+        """/streak [on|off]: show or hide streaks; hidden ones are still computed from history."""
+        learner = await self.learner(caller)
+        word = args.strip().lower()
+        if word not in ("", "on", "off"):
+            return Reply(blocks=(Paragraph.of("Usage: /streak on or /streak off (/streak alone shows the setting)."),))
+        if not word:
+            state = "shown" if learner.show_streak else "hidden"
+            return Reply(blocks=(Paragraph.of(f"Streaks are {state}. /streak on or /streak off changes that."),))
+        show = word == "on"
+        await self.store.set_show_streak(learner.id, show)
+        if not show:
+            return Reply(
+                blocks=(
+                    Paragraph.of(
+                        "Streaks are hidden: /stats and daily questions won't mention them. Your practice counts "
+                        "all the same; /streak on brings them back, worked out from your history."
+                    ),
+                )
+            )
+        found = streak(await self.store.review_days(learner.id), local_day(self.clock.now(), learner.timezone))
+        now_line = f"You're on a {found.current}-day streak." if found.current else "No streak running right now."
+        return Reply(blocks=(Paragraph.of(f"Streaks are back. {now_line}"),))
 
     async def set_reviews_per_day(self, caller: Caller, args: str) -> Reply:
         """/reviews [N]: show or set the daily cap on due reviews."""

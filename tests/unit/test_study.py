@@ -9,7 +9,7 @@ import pytest
 from bot.core.actions import Action, Verb, parse_action
 from bot.core.commands import Commands
 from bot.core.model import AttemptStatus, Rating
-from bot.core.study import INVALID, NOT_YOURS, STALE, StudyService, interval_label, streaks
+from bot.core.study import INVALID, NOT_YOURS, STALE, Streak, StudyService, interval_label, streak, streaks
 from bot.core.views import Reply
 from tests.conftest import caller
 from tests.fakes import FakeClock, MemoryStore
@@ -331,12 +331,24 @@ async def test_stats_count_cards_reviews_retention_and_streak(commands: Commands
     assert sum(int(n) for n in re.findall(r"(\d+)/6", text)) == 2
 
 
-def test_streaks_count_consecutive_local_days() -> None:
+def test_streaks_forgive_one_missed_day_per_calendar_week_and_not_two() -> None:
     assert streaks([], "2026-03-05") == (0, 0)
+    # Sun 1 Mar, then Mon 2 and Tue 3; Wed 4 missed (the week's freeze), Thu 5 answered
     days = ["2026-03-01", "2026-03-02", "2026-03-03", "2026-03-05"]
-    assert streaks(days, "2026-03-05") == (1, 3)
-    assert streaks(days, "2026-03-06") == (1, 3)  # today not answered yet: the streak is still alive
-    assert streaks(days, "2026-03-07") == (0, 3)
+    assert streak(days, "2026-03-05") == Streak(4, 4, ("2026-03-04",))
+    assert streaks(days, "2026-03-06") == (4, 4)  # today not answered yet: the streak is still alive
+    assert streak(days, "2026-03-07") == Streak(0, 4, ())  # Fri 6 missed too: a second miss that week ends it
+    # one missed day in each of two weeks (Wed 4 and Mon 9) keeps it going; answered days are what count
+    weeks = [*days, "2026-03-06", "2026-03-07", "2026-03-08", "2026-03-10"]
+    assert streak(weeks, "2026-03-10") == Streak(8, 8, ("2026-03-04", "2026-03-09"))
+    # Sun 8 and Mon 9 missed: two days in a row, but in two calendar weeks, so each week's freeze covers one
+    across = ["2026-03-05", "2026-03-06", "2026-03-07", "2026-03-10"]
+    assert streak(across, "2026-03-10") == Streak(4, 4, ("2026-03-08", "2026-03-09"))
+    # a freeze is not a fresh start: a broken run's week stays used
+    broken = ["2026-03-02", "2026-03-04", "2026-03-05", "2026-03-07"]  # Tue 3 frozen, Fri 6 breaks it
+    assert streak(broken, "2026-03-07") == Streak(1, 3, ())
+    # recomputed from the log in any order, with repeats (several reviews a day)
+    assert streak([*reversed(weeks), *weeks], "2026-03-10") == streak(weeks, "2026-03-10")
 
 
 async def test_a_streak_counts_by_the_learners_local_day(

@@ -47,6 +47,12 @@ The answer to {card}.
 • Another?"""
 
 
+MEANING = (  # said with a learner's first rating buttons only
+    "\n\n*Again: you didn't remember it. Hard: you remembered, with effort (still a pass). Good: you "
+    "remembered. Easy: it came at once. Honest ratings keep the schedule right for you.*"
+)
+
+
 def seen(reply: Reply) -> str:
     return "\n\n".join(render_block(block) for block in reply.blocks)
 
@@ -105,9 +111,22 @@ async def test_a_question_in_a_group_names_who_asked_and_asks_for_a_reply(comman
 async def test_show_answer_gives_the_model_answer_key_points_follow_ups_and_rating_buttons(commands: Commands) -> None:
     question = await commands.run(caller(), "question", "")
     revealed = await commands.press(caller(), press(question, "Show answer"))
-    assert seen(revealed) == ANSWER_SCREEN.format(card="basics-0") + "\n\n*How well did you know it?*"
+    assert seen(revealed) == ANSWER_SCREEN.format(card="basics-0") + "\n\n*How well did you know it?*" + MEANING
     assert buttons(revealed) == [["Again · 1 min", "Hard · 6 min"], ["Good · 10 min", "Easy · 8 d"]]
     assert revealed.edit
+
+
+async def test_what_the_ratings_mean_is_said_with_the_first_rating_buttons_only(commands: Commands) -> None:
+    first = await commands.press(caller(), press(await commands.run(caller(), "question", ""), "Show answer"))
+    assert "Hard: you remembered, with effort (still a pass)" in seen(first)
+    await commands.press(caller(), press(first, "Hard"))
+    for _ in range(3):
+        later = await commands.press(caller(), press(await commands.run(caller(), "question", ""), "Show answer"))
+        assert seen(later).endswith("*How well did you know it?*")
+        await commands.press(caller(), press(later, "Good"))
+    bo = caller("9", "Bo")
+    other = await commands.press(bo, press(await commands.run(bo, "question", ""), "Show answer"))
+    assert "Hard: you remembered" in seen(other)  # per learner
 
 
 async def test_rating_confirms_the_rating_and_the_next_review(commands: Commands) -> None:
@@ -184,7 +203,8 @@ async def test_stats_after_two_answers_show_progress_streak_and_topics(commands:
     stats = await commands.run(caller(), "stats", "")
     assert seen(stats) == (
         "**Progress of Ann**\n\n"
-        "• Cards seen: 2 of 14\n• Due now: 0\n• Reviews today: 0 of 100 (/reviews)\n• New today: 2 of 10\n• Reviews in the last 30 days: 2\n"
+        "• Cards seen: 2 of 14\n• Due now: 0\n• Reviews today: 0 of 100 (/reviews)\n• New today: 2 of 10\n"
+        "• Reviews in the last 30 days: 2\n"
         "• Retention (30 days, reviews of cards seen before): —\n• 🔥 1-day streak (best 1)\n\n"
         "**Weakest topics**\n\n"
         "Not enough reviews yet: a topic counts after 5 reviews of cards you had seen before, in 30 days.\n\n"
@@ -249,7 +269,7 @@ async def test_a_typed_answer_shows_the_points_covered_and_missed_then_the_model
         "**Try next:** A follow-up?\n\n"
         "*Suggested rating: 🙂 Good* (your call: rate below)\n\n"
         "*Checked offline for coverage of the key points, not for correctness: compare your wording with the model "
-        "answer.*\n\n" + ANSWER_SCREEN.format(card="basics-0") + "\n\n*How well did you know it?*"
+        "answer.*\n\n" + ANSWER_SCREEN.format(card="basics-0") + "\n\n*How well did you know it?*" + MEANING
     )
     assert buttons(reply) == [["Again · 1 min", "Hard · 6 min"], ["Good · 10 min", "Easy · 8 d"]]
     assert not reply.edit
@@ -291,6 +311,7 @@ async def test_a_model_judgement_shows_misconceptions_and_feedback_and_no_offlin
         )
         + ANSWER_SCREEN.format(card="basics-0")
         + "\n\n*How well did you know it?*"
+        + MEANING
     )
 
 
