@@ -39,7 +39,7 @@ class PrivacyRepository:
         for table, column in LEARNER_TABLES:
             found = await self.db.fetch(f"SELECT * FROM {table} WHERE {column} = ?", learner_id)
             data[table] = [rows.exported(row) for row in found]
-        keys = [f"{i['platform']}:{i['external_id']}" for i in data["identities"]]
+        keys = _private_chat_keys([Identity(i["platform"], i["external_id"]) for i in data["identities"]])
         if keys:
             marks = ", ".join("?" for _ in keys)
             chats = await self.db.fetch(f"SELECT * FROM chats WHERE chat_key IN ({marks})", *keys)

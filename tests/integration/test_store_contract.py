@@ -312,3 +312,14 @@ async def test_pick_context_carries_each_cards_stability_and_last_review(store: 
     context = await store.pick_context(learner.id, NOW)
     assert dict(context.memory) == {"c1": (3.25, NOW)}
     assert context.schedule == (("c1", NOW + timedelta(days=3), "2026-03-02"),)
+
+
+async def test_export_includes_the_private_chat_rows_of_every_platform_and_forget_deletes_them(store: Store) -> None:
+    tg = await store.ensure_learner(Identity("telegram", "e1"), "Ann", NOW, "UTC", 10)
+    dc = await store.ensure_learner(Identity("discord", "42"), "Bo", NOW, "UTC", 10)
+    await store.mark_unreachable("telegram:e1", NOW, "Forbidden")
+    await store.mark_unreachable("discord:user:42", NOW, "Cannot send messages to this user")  # a Discord DM
+    assert [row["chat_key"] for row in (await store.export_learner(tg.id))["chats"]] == ["telegram:e1"]
+    assert [row["chat_key"] for row in (await store.export_learner(dc.id))["chats"]] == ["discord:user:42"]
+    await store.forget_learner(dc.id)
+    assert await store.is_reachable("discord:user:42")  # its row went with the learner
