@@ -263,3 +263,21 @@ def test_the_daily_question_opens_a_chat_started_after_its_time_until_something_
     assert "Your daily question" not in third.settle(1.0)
     third.type("/quit\r")
     assert third.wait() == 0
+
+
+def test_keys_stay_valid_across_other_commands_and_an_unlisted_key_changes_nothing(tmp_path: Path) -> None:
+    term = Terminal(tmp_path)
+    term.prompt()
+    term.send("/question", "[1] Show answer")
+    term.send("/help", "Every answer is saved as you go.")
+    term.send("7", "“7” is not one of the listed keys. Type 1, 2 or 3 to choose a button")
+    term.send("1", "[3] Good")  # still the question's Show answer, after /help and a wrong key
+    term.send("/topics", "Practise one with /question topic")
+    term.send("5", "“5” is not one of the listed keys. Type 1, 2, 3 or 4")
+    term.send("good", "Rated Good")  # a rating answers to its name
+    assert "No question is open" not in term.flat() and "I didn't take" not in term.flat()
+    term.type("/quit\r")
+    assert term.wait() == 0
+    con = sqlite3.connect(tmp_path / "data" / "studybot.db")
+    assert con.execute("SELECT COUNT(*), MIN(rating) FROM reviews").fetchone() == (1, 3)
+    con.close()
