@@ -7,6 +7,14 @@ root the server programs run as the `postgres` OS user (runuser, else su); other
 The cluster is for local tests only: `trust` authentication, listening on 127.0.0.1 and a unix
 socket in its own temp dir, with durability switched off (fsync, synchronous_commit,
 full_page_writes) for speed.
+
+Shared clusters: when STUDYBOT_TEST_PG_CLUSTERS names the directories of clusters that are already
+running (made by PgCluster, separated by os.pathsep; `python -m bench mutation` starts one per
+worker and sets it), start() borrows one of them instead of making a new one: it takes the
+cluster's lock file (waiting while every one is taken), so a cluster serves one test session at a
+time, and that session may stop and restart it as if it were its own. cleanup() gives it back
+running for the next session and keeps its files. This saves initdb and a server start per session
+when many short sessions run one after another (a mutation run starts one per mutant).
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import fcntl
 import os
 import pwd
 import re
@@ -23,6 +32,7 @@ import socket
 import stat
 import subprocess
 import tempfile
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,6 +44,7 @@ import asyncpg
 T = TypeVar("T")
 
 REQUIRE_ENV = "STUDYBOT_REQUIRE_POSTGRES"
+SHARED_ENV = "STUDYBOT_TEST_PG_CLUSTERS"
 MISSING_MESSAGE = (
     "PostgreSQL server binaries not found (initdb/pg_ctl); "
     "install postgresql (e.g. apt install postgresql) to run these tests"
@@ -49,6 +60,12 @@ class PgError(RuntimeError):
 def postgres_required() -> bool:
     """True when STUDYBOT_REQUIRE_POSTGRES=1: missing server binaries fail the tests instead of skipping them."""
     return os.environ.get(REQUIRE_ENV, "").strip().lower() in {"1", "true", "yes"}
+
+
+def shared_cluster_dirs() -> tuple[Path, ...]:
+    """The running clusters STUDYBOT_TEST_PG_CLUSTERS lends out (their directories), or none."""
+    value = os.environ.get(SHARED_ENV, "")
+    return tuple(Path(part) for part in value.split(os.pathsep) if part.strip())
 
 
 def _has_server_programs(directory: Path) -> bool:
@@ -133,7 +150,10 @@ class PgCluster:
         start_timeout: int = 60,
         shared_buffers: str = "16MB",
         settings: dict[str, str] | None = None,
+        shared: Sequence[Path] | None = None,
     ) -> None:
+        """`shared`: running clusters to borrow one of instead of making one (default: those named by
+        STUDYBOT_TEST_PG_CLUSTERS; pass () to always make a new one)."""
         found = bin_dir or find_pg_bin()
         if found is None:
             raise PgError(MISSING_MESSAGE)
@@ -148,6 +168,8 @@ class PgCluster:
         self._as_root = os.geteuid() == 0
         self._running = False
         self._atexit_registered = False
+        self.shared = tuple(shared_cluster_dirs() if shared is None else shared)
+        self._lock: int | None = None  # the borrowed cluster's lock file, held while borrowed
 
     # -- paths -----------------------------------------------------------------------------------
 
@@ -167,6 +189,11 @@ class PgCluster:
     def running(self) -> bool:
         return self._running
 
+    @property
+    def borrowed(self) -> bool:
+        """Whether this is one of the shared clusters, borrowed for now (see the module docstring)."""
+        return self._lock is not None
+
     def _root(self) -> Path:
         if self.root is None:
             raise PgError("the cluster has no directory yet; call start() first")
@@ -178,6 +205,12 @@ class PgCluster:
         """initdb (first time only) and start the server; returns once it accepts connections."""
         if self._running:
             return
+        if self.root is None and self.shared:
+            self._borrow()
+            if self._server_is_up():  # as the last borrower left it, normally
+                self._running = True
+                self._register_cleanup()
+                return
         if self.root is None:
             self._make_root()
         if not (self.data_dir / "PG_VERSION").exists():
@@ -196,6 +229,9 @@ class PgCluster:
                     raise
                 break
         self._running = True
+        self._register_cleanup()
+
+    def _register_cleanup(self) -> None:
         if not self._atexit_registered:
             atexit.register(self.cleanup)
             self._atexit_registered = True
@@ -217,9 +253,17 @@ class PgCluster:
         self.start()
 
     def cleanup(self) -> None:
-        """Stop the server if it runs and delete the temp dir. Safe to call more than once."""
+        """Stop the server if it runs and delete the temp dir; a borrowed cluster is given back running
+        instead, its files kept. Safe to call more than once."""
         try:
-            if self.root is not None:
+            if self._lock is not None:
+                with contextlib.suppress(PgError, OSError):
+                    self.start()  # a session that stopped it and failed before starting it again
+                self._running = False
+                self.root = None
+                os.close(self._lock)  # releases the lock: the next session may borrow it
+                self._lock = None
+            elif self.root is not None:
                 with contextlib.suppress(PgError, OSError):
                     self.stop()
                 shutil.rmtree(self.root, ignore_errors=True)
@@ -258,6 +302,12 @@ class PgCluster:
         return _run_in_fresh_loop(run)
 
     def create_database(self, name: str) -> None:
+        """CREATE DATABASE; on a borrowed cluster a database of that name an earlier session made is kept
+        (the conftest fixture empties it before each test, as it does between the tests of one session)."""
+        if self.borrowed:
+            exists = self.execute(f"SELECT 1 FROM pg_database WHERE datname = {_conf_string(name)}")
+            if exists == "SELECT 1":
+                return
         self.execute(f"CREATE DATABASE {quote_ident(name)}")
 
     def reset_schema(self, database: str) -> None:
@@ -292,6 +342,40 @@ class PgCluster:
                 f"running as root, and initdb refuses root, but there is no {SERVER_USER!r} OS user to run the "
                 f"server as (the postgresql package creates it; or run the tests as a normal user)"
             ) from None
+
+    def _borrow(self) -> None:
+        """Take the lock of one of the shared clusters (waiting up to start_timeout while all are taken)
+        and use its directory and port."""
+        deadline = time.monotonic() + self.start_timeout
+        while True:
+            for root in self.shared:
+                descriptor = os.open(root / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+                try:
+                    # flock: held by this open file (so two clusters in one process exclude each other too),
+                    # released when it is closed or the process dies
+                    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    os.close(descriptor)
+                    continue
+                try:
+                    self.port = int((root / "port").read_text(encoding="ascii"))
+                except (OSError, ValueError):
+                    os.close(descriptor)
+                    raise PgError(f"{root} is not a running cluster made by tests/pg.py (no port file)") from None
+                self.root, self._lock = root, descriptor
+                return
+            if time.monotonic() > deadline:
+                raise PgError(
+                    f"all {len(self.shared)} shared clusters ({SHARED_ENV}) stayed busy for {self.start_timeout}s"
+                )
+            time.sleep(0.05)
+
+    def _server_is_up(self) -> bool:
+        try:
+            self._run([self._bin("pg_ctl"), "-D", str(self.data_dir), "status"], 30)
+        except PgError:
+            return False  # exit code 3: not running (a session stopped it, or was killed while it was down)
+        return True
 
     def _make_root(self) -> None:
         base: str | None = None
@@ -381,6 +465,7 @@ class PgCluster:
             timeout=self.start_timeout + 15,
         )
         self.port = port
+        (self._root() / "port").write_text(str(port), encoding="ascii")  # for sessions that borrow it
 
     def _log_tail(self, lines: int = 30) -> str:
         if self.root is None:
