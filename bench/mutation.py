@@ -13,21 +13,37 @@ on the working tree as it is instead (its mutants/ directory is then left for `m
 
 Mutants that survive because they cannot change behaviour are listed with a one-line reason in
 bench/mutation_equivalent.txt; they count as "equivalent", not "survived".
+
+What keeps a full pass short (it must finish within 15 minutes on a 2-core machine):
+- the storage modules' PostgreSQL tests borrow one of a few clusters started once per pass (one per
+  mutmut worker; tests/pg.py, STUDYBOT_TEST_PG_CLUSTERS) instead of running initdb and starting a
+  server in every mutant's test session; each test still starts on an emptied database;
+- this module is also a pytest plugin in the mutants' runs (`-p bench.mutation`): a mutant's tests
+  run cheapest test file first (by the timings of mutmut's stats run), so the first failure, which
+  ends the run, comes sooner; every test still runs when none fails;
+- and a test that spins far beyond its measured time (a mutant that loops forever) ends the run as
+  a timeout after TEST_CPU_FLOOR seconds of CPU or TEST_CPU_FACTOR times its time, instead of after
+  mutmut's own limit for all the function's tests together (minutes).
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import math
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from bench.common import ROOT, Context, Result
 
@@ -35,8 +51,10 @@ MODULES = (
     "bot/core/study.py",
     "bot/core/daily.py",
     "bot/core/competition.py",
+    "bot/core/grading.py",
+    "bot/core/llm_grading.py",
     # the storage repositories (bot/storage/sqlite.py is only a shim over them now); each mutant runs its
-    # tests on SQLite and PostgreSQL (a throwaway cluster per mutant run, from the server binaries on PATH).
+    # tests on SQLite and PostgreSQL (clusters started once per pass from the server binaries on PATH).
     # db.py, the connection layer, is left out: nearly every test calls it, so its mutants take longer
     # than all the others together (`python -m bench.mutation bot/storage/db.py` runs it on its own).
     "bot/storage/study.py",
@@ -54,6 +72,11 @@ TARGET = 0.85
 # the tests passed, 5 and 33 that no test calls the mutated function (so nothing would catch it either)
 KILLED_CODES = frozenset({1, 3})
 SURVIVED_CODES = frozenset({0, 5, 33})
+TIMEOUT_CODE = 36  # mutmut's "timeout"
+# A test of a mutant that has used this many CPU seconds, and TEST_CPU_FACTOR times its stats-run time, is spinning.
+TEST_CPU_FLOOR = 15.0
+TEST_CPU_FACTOR = 20.0
+STATS_FILE = "mutmut-stats.json"  # in mutants/, the folder the tests run in
 
 
 def equivalents() -> dict[str, str]:
@@ -122,20 +145,42 @@ def snapshot(paths: list[str], tests: tuple[str, ...] | None = None) -> Path:
     lines = config.read_text(encoding="utf-8").splitlines()
     for n, line in enumerate(lines):
         if line.startswith("only_mutate ="):
-            lines[n] = f"only_mutate = {json.dumps(paths)}"
+            # this module as a pytest plugin in every test run (see the module docstring)
+            lines[n] = f'only_mutate = {json.dumps(paths)}\npytest_add_cli_args = ["-p", "bench.mutation"]'
         elif tests is not None and line.startswith("pytest_add_cli_args_test_selection ="):
             lines[n] = f"pytest_add_cli_args_test_selection = {json.dumps([*tests, '-m', 'not slow'])}"
     config.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return root
 
 
-def _mutmut(root: Path, names: list[str], *, none_expected: bool = False, postgres: bool = False) -> None:
-    # For the storage modules the PostgreSQL tests must run, not skip: without them a mutant that breaks
-    # only PostgreSQL (a column name's case: asyncpg.Record keeps it, sqlite3.Row ignores it) would pass
-    # for a survivor. STUDYBOT_REQUIRE_POSTGRES makes missing server binaries fail the run instead.
-    env = {**os.environ, "STUDYBOT_REQUIRE_POSTGRES": "1"} if postgres else None
+@contextlib.contextmanager
+def shared_postgres(count: int) -> Iterator[dict[str, str]]:
+    """Start `count` throwaway PostgreSQL clusters for the whole run and yield the environment that lends
+    them to the tests (tests/pg.py); they are removed afterwards. For the storage modules the PostgreSQL
+    tests must run, not skip: without them a mutant that breaks only PostgreSQL (a column name's case:
+    asyncpg.Record keeps it, sqlite3.Row ignores it) would pass for a survivor, so missing server binaries
+    fail the run (here, and through STUDYBOT_REQUIRE_POSTGRES in the tests)."""
+    from tests.pg import REQUIRE_ENV, SHARED_ENV, PgCluster
+
+    clusters: list[PgCluster] = []
+    try:
+        for _ in range(count):
+            clusters.append(PgCluster(shared=()))
+            clusters[-1].start()
+        yield {REQUIRE_ENV: "1", SHARED_ENV: os.pathsep.join(str(cluster.root) for cluster in clusters)}
+    finally:
+        for cluster in clusters:
+            cluster.cleanup()
+
+
+def _mutmut(root: Path, names: list[str], *, none_expected: bool = False, env: dict[str, str] | None = None) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "mutmut", "run", *names], cwd=root, env=env, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "mutmut", "run", *names],
+        cwd=root,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        check=False,
     )
     output = done.stdout + done.stderr
     if none_expected and "nothing matches" in output and (root / "mutants" / "mutmut-stats.json").exists():
@@ -153,12 +198,17 @@ def run_mutmut(paths: list[str], root: Path, log: Context | None = None, run_equ
     `run_equivalents` (to audit the list)."""
     started = time.perf_counter()
     postgres = any(path.startswith("bot/storage/") for path in paths)
-    _mutmut(root, ["bench.no_such_module.x_nothing__mutmut_*"], none_expected=True, postgres=postgres)
-    skip = set() if run_equivalents else set(equivalents())
-    names = sorted(name for path in paths for name in outcomes(path, root) if name not in skip)
-    if log:
-        log.log(f"mutmut: {len(names)} mutants in {', '.join(paths)} ({root})")
-    _mutmut(root, names, postgres=postgres)
+    # one cluster per mutmut worker (mutmut runs as many as there are CPUs)
+    clusters: contextlib.AbstractContextManager[dict[str, str]] = (
+        shared_postgres(os.cpu_count() or 4) if postgres else contextlib.nullcontext({})
+    )
+    with clusters as env:
+        _mutmut(root, ["bench.no_such_module.x_nothing__mutmut_*"], none_expected=True, env=env)
+        skip = set() if run_equivalents else set(equivalents())
+        names = sorted(name for path in paths for name in outcomes(path, root) if name not in skip)
+        if log:
+            log.log(f"mutmut: {len(names)} mutants in {', '.join(paths)} ({root})")
+        _mutmut(root, names, env=env)
     return time.perf_counter() - started
 
 
@@ -182,6 +232,68 @@ def measure(
             print(f"mutants kept in {root}", file=sys.stderr)
         elif not working_tree:
             shutil.rmtree(root, ignore_errors=True)
+
+
+# --- the pytest plugin in the mutants' runs (`-p bench.mutation`, see snapshot) -----------------------------
+
+
+def pytest_configure() -> None:
+    """In mutmut's stats run, keep MUTANT_UNDER_TEST=stats out of the programs tests start: this process's
+    own trampolines still read it (mutmut keeps a copy in the process), but a `python -m bot` started from
+    another folder would look for mutmut's config there to record its calls, and fail. What a program
+    calls is never recorded anyway (the stats are gathered in this process)."""
+    if os.environ.get("MUTANT_UNDER_TEST") == "stats":
+        del os.environ["MUTANT_UNDER_TEST"]
+
+
+def _testing_a_mutant() -> bool:
+    # mutmut names the mutant in MUTANT_UNDER_TEST; "stats", "fail" and "" are its other runs
+    return "__mutmut_" in os.environ.get("MUTANT_UNDER_TEST", "")
+
+
+_durations: dict[str, float] | None = None  # per test process (each mutant's run is a fresh fork)
+
+
+def _stats_durations() -> dict[str, float]:
+    """Each test's time in mutmut's stats run, by node id."""
+    global _durations
+    if _durations is None:
+        try:
+            _durations = dict(json.loads(Path(STATS_FILE).read_text(encoding="utf-8"))["duration_by_test"])
+        except (OSError, ValueError, KeyError):
+            _durations = {}
+    return _durations
+
+
+def pytest_collection_modifyitems(items: list[Any]) -> None:
+    """A mutant's tests, cheapest test file first (a file's tests stay together, in their order, so
+    module fixtures are set up once); unknown files last."""
+    if not _testing_a_mutant():
+        return
+    durations = _stats_durations()
+    cost: dict[str, float] = {}
+    for item in items:
+        file = item.nodeid.partition("::")[0]
+        cost[file] = cost.get(file, 0.0) + durations.get(item.nodeid, math.inf)
+    items.sort(key=lambda item: cost[item.nodeid.partition("::")[0]])  # stable: file order kept within
+
+
+def _spinning(signum: int, frame: object) -> None:
+    os._exit(TIMEOUT_CODE)  # mutmut files the mutant under "timeout", as it does at its own limit
+
+
+def pytest_runtest_logstart(nodeid: str, location: object) -> None:
+    """Arm a CPU-time alarm for the test (setup, call and teardown), scaled from its stats-run time."""
+    measured = _stats_durations().get(nodeid) if _testing_a_mutant() else None
+    if measured is None:
+        return
+    signal.signal(signal.SIGPROF, _spinning)
+    signal.setitimer(signal.ITIMER_PROF, max(TEST_CPU_FLOOR, TEST_CPU_FACTOR * measured))
+
+
+def pytest_runtest_logfinish(nodeid: str, location: object) -> None:
+    if _testing_a_mutant():
+        signal.setitimer(signal.ITIMER_PROF, 0)
 
 
 async def run(ctx: Context) -> list[Result]:
