@@ -265,6 +265,8 @@ class Subscription:
     next_push_at: datetime
     paused_reason: str | None = None
     created_at: datetime | None = None
+    always: bool = False  # a learner's push goes out even on a local day they already practised
+    count_from: datetime | None = None  # unanswered pushes are counted from here (set by /daily and "keep")
 
 
 @dataclass(frozen=True, slots=True)

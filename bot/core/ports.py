@@ -213,7 +213,11 @@ class DailyStore(Protocol):
         """Why the chat's subscription is paused (None: not paused, or none); asked on every update."""
         ...
 
-    async def resume_subscription(self, chat_key: str, next_push_at: datetime) -> None: ...
+    async def resume_subscription(
+        self, chat_key: str, next_push_at: datetime, *, count_from: datetime | None = None
+    ) -> None:
+        """Unpause it, next push at next_push_at; with count_from, unanswered pushes are counted from there."""
+        ...
 
     async def claim_due(self, now: datetime, claimer: str, limit: int, advance: Advance) -> list[Claim]: ...
 
@@ -236,6 +240,15 @@ class DailyStore(Protocol):
         message_id: str | None = None,
         retry_at: datetime | None = None,
     ) -> None: ...
+
+    async def defer_delivery(self, delivery_id: int, until: datetime, detail: str) -> None:
+        """Hold a claimed delivery until `until` (quiet hours), without counting it as a failed attempt."""
+        ...
+
+    async def unanswered_pushes(self, subscription: Subscription) -> tuple[datetime | None, int]:
+        """The learner's last answer (None: never) and how many pushes went to the subscription after it
+        (and after subscription.count_from): the pushes that are still unanswered, read in one go."""
+        ...
 
     async def beat(self, name: str, now: datetime) -> None: ...
 

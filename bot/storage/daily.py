@@ -12,7 +12,7 @@ from bot.core.model import Claim, Subscription
 from bot.core.ports import Advance
 from bot.storage import rows
 from bot.storage.db import Database, chunks
-from bot.storage.rows import from_ms, opt_ms, to_ms
+from bot.storage.rows import from_ms, opt_dt, opt_ms, to_ms
 
 CLAIM_CHUNK = 200  # delivery rows per INSERT statement
 
@@ -48,10 +48,12 @@ class DailyRepository:
         s = subscription
         row = await self.db.fetchrow(
             "INSERT INTO subscriptions (chat_key, platform, chat_id, is_group, learner_id, local_time, timezone, "
-            "next_push_at, paused_reason, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "next_push_at, paused_reason, created_by, created_at, always, count_from) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (chat_key) DO UPDATE SET learner_id = excluded.learner_id, "
             "local_time = excluded.local_time, timezone = excluded.timezone, "
-            "next_push_at = excluded.next_push_at, paused_reason = excluded.paused_reason RETURNING *",
+            "next_push_at = excluded.next_push_at, paused_reason = excluded.paused_reason, "
+            "always = excluded.always, count_from = excluded.count_from RETURNING *",
             s.chat_key,
             s.platform,
             s.chat_id,
@@ -63,6 +65,8 @@ class DailyRepository:
             s.paused_reason,
             s.learner_id,
             to_ms(s.created_at or s.next_push_at),
+            int(s.always),
+            0 if s.count_from is None else to_ms(s.count_from),
         )
         assert row is not None
         saved = rows.subscription(row)
@@ -85,10 +89,15 @@ class DailyRepository:
         if found:
             self._note_paused(chat_key, reason)
 
-    async def resume_subscription(self, chat_key: str, next_push_at: datetime) -> None:
+    async def resume_subscription(
+        self, chat_key: str, next_push_at: datetime, *, count_from: datetime | None = None
+    ) -> None:
+        """Unpause it, next push at next_push_at; with count_from, unanswered pushes are counted from there."""
         await self.db.execute(
-            "UPDATE subscriptions SET paused_reason = NULL, next_push_at = ? WHERE chat_key = ?",
+            "UPDATE subscriptions SET paused_reason = NULL, next_push_at = ?, "
+            "count_from = COALESCE(?, count_from) WHERE chat_key = ?",
             to_ms(next_push_at),
+            opt_ms(count_from),
             chat_key,
         )
         self._note_paused(chat_key, None)
@@ -173,6 +182,31 @@ class DailyRepository:
             opt_ms(retry_at),
             delivery_id,
         )
+
+    async def defer_delivery(self, delivery_id: int, until: datetime, detail: str) -> None:
+        """Hold a claimed delivery until `until` (quiet hours): it is retried then, and the wait is not
+        counted as a failed attempt."""
+        await self.db.execute(
+            "UPDATE deliveries SET status = 'retry', retry_at = ?, detail = ? WHERE id = ?",
+            to_ms(until),
+            detail[:300],
+            delivery_id,
+        )
+
+    async def unanswered_pushes(self, subscription: Subscription) -> tuple[datetime | None, int]:
+        """The learner's last answer (None: never) and how many pushes went to the subscription after it
+        (and after subscription.count_from); one statement."""
+        row = await self.db.fetchrow(
+            "SELECT r.last_at, (SELECT COUNT(*) FROM deliveries d WHERE d.subscription_id = ? AND d.status = 'sent' "
+            "AND d.finished_at > COALESCE(r.last_at, -1) AND d.finished_at >= ?) "
+            "FROM (SELECT MAX(reviewed_at) AS last_at FROM reviews WHERE learner_id = ?) r",
+            subscription.id,
+            0 if subscription.count_from is None else to_ms(subscription.count_from),
+            subscription.learner_id,
+        )
+        if row is None:  # pragma: no cover - an aggregate always returns a row
+            return None, 0
+        return opt_dt(row[0]), int(row[1])
 
     async def beat(self, name: str, now: datetime) -> None:
         await self.db.execute(

@@ -180,6 +180,8 @@ def subscription(row: Row) -> Subscription:
         next_push_at=from_ms(row["next_push_at"]),
         paused_reason=row["paused_reason"],
         created_at=from_ms(row["created_at"]),
+        always=bool(row["always"]),
+        count_from=from_ms(row["count_from"]) if row["count_from"] else None,
     )
 
 
