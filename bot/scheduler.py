@@ -18,13 +18,14 @@ from functools import partial
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.core.competition import CompetitionService
-from bot.core.daily import DailyService
+from bot.core.daily import PUSH_PLATFORMS, DailyService, quiet_until
 from bot.core.model import Match, Round
 from bot.core.ports import Clock, Delivery, Notifier
 
 log = logging.getLogger("studybot.scheduler")
 
 Sleep = Callable[[float], Awaitable[None]]
+QUIET_CHECK_SECONDS = 60.0  # a quiz held for quiet hours looks again this often
 
 
 class DailyTicker:
@@ -43,9 +44,13 @@ class DailyTicker:
             return
         if report.claimed:
             log.info(
-                "daily tick: %d claimed, %d sent, %d unreachable, %d retrying, %d gave up",
+                "daily tick: %d claimed, %d sent, %d skipped (practised), %d held (quiet hours), %d asked to keep, "
+                "%d unreachable, %d retrying, %d gave up",
                 report.claimed,
                 report.sent,
+                report.skipped,
+                report.deferred,
+                report.asked,
                 report.unreachable,
                 report.retrying,
                 report.gave_up,
@@ -110,8 +115,8 @@ class MatchRunner:
         if task is not None and task is not asyncio.current_task():
             task.cancel()
 
-    def _launch(self, match: Match, resume_round: Round | None, lead_in: float) -> None:
-        task = asyncio.create_task(self.play(match, resume_round, lead_in), name=f"match-{match.id}")
+    def _launch(self, match: Match, resume_round: Round | None, lead_in: float, *, resumed: bool = False) -> None:
+        task = asyncio.create_task(self.play(match, resume_round, lead_in, resumed=resumed), name=f"match-{match.id}")
         self.tasks[match.id] = task
         task.add_done_callback(partial(self._done, match.id))
 
@@ -126,8 +131,24 @@ class MatchRunner:
         matches = await self.competition.store.running_matches()
         for match in matches:
             latest = await self.competition.store.latest_round(match.id)
-            self._launch(match, latest if latest is not None and not latest.closed else None, 0.0)
+            self._launch(match, latest if latest is not None and not latest.closed else None, 0.0, resumed=True)
         return len(matches)
+
+    async def _quiet_until(self, match: Match) -> datetime | None:
+        """When the quiet hours of a private chat's player end, if they are in them now; else None."""
+        if not match.solo or match.platform not in PUSH_PLATFORMS or match.starter_id is None:
+            return None
+        learner = await self.competition.study.store.get_learner(match.starter_id)
+        if learner is None:
+            return None
+        return quiet_until(learner.quiet_hours, learner.timezone, self.clock.now())
+
+    async def _hold_for_quiet_hours(self, match: Match) -> None:
+        """A solo quiz in a private chat that resumes after a restart was not started just now: during the
+        player's quiet hours it waits, without a message, until they end (re-read each minute, in case the
+        player changes them)."""
+        while (until := await self._quiet_until(match)) is not None:
+            await self.sleep(min((until - self.clock.now()).total_seconds(), QUIET_CHECK_SECONDS))
 
     async def stop(self) -> None:
         tasks = list(self.tasks.values())
@@ -145,12 +166,14 @@ class MatchRunner:
             await self.sleep(min(remaining, self.step))
         self._early.discard(round_.id)
 
-    async def play(self, match: Match, resume_round: Round | None, lead_in: float) -> None:
+    async def play(self, match: Match, resume_round: Round | None, lead_in: float, *, resumed: bool = False) -> None:
         notifier = self.notifiers.get(match.platform)
         if notifier is None:
             log.warning("no %s adapter for match %s; ending it", match.platform, match.id)
             await self.competition.end_unresumable(match, "The quiz could not continue after a restart.")
             return
+        if resumed:
+            await self._hold_for_quiet_hours(match)
         if lead_in:
             await self.sleep(lead_in)
         current = resume_round

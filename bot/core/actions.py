@@ -25,6 +25,9 @@ class Verb(enum.StrEnum):
     FORGET = "fg"  # confirm deleting all of the learner's data
     INTERVIEW_SKIP = "is"  # target = interview id, arg = its step (2 * question + 1 for a follow-up)
     INTERVIEW_END = "ie"
+    # the question after unanswered daily pushes: target = subscription id, arg = keep 0, move 1, stop 2,
+    # or 100 + an hour to move the push to
+    DAILY_CHECK_IN = "dk"
 
 
 _PATTERN = re.compile(r"^([a-z]{2}):(\d{1,15})(?::(\d{1,3}))?$")

@@ -130,17 +130,19 @@ class Commands:
         self.register(
             CommandSpec(
                 "daily",
-                "/daily [HH:MM [zone] | off]",
-                "A question every day at your local time (groups: admins)",
+                "/daily [HH:MM [zone] [always] | quiet HH:MM-HH:MM | off]",
+                "A question every day at your local time, skipped on days you practised (groups: admins)",
                 options=(
-                    OptionSpec("time", "Local time HH:MM, or off"),
+                    OptionSpec("time", "Local time HH:MM, off, or quiet 22:00-07:00 (no pushes then)"),
                     OptionSpec("zone", "Time zone, e.g. Europe/Berlin, Berlin or UTC+5:30", autocomplete="zone"),
+                    OptionSpec("always", "Also on days you have already practised", choices=("always",)),
                 ),
                 admin_aware=True,
                 audience="chat",
             ),
             daily.command,
         )
+        self.register_verbs(daily.press, Verb.DAILY_CHECK_IN)
         self.add_notice_provider(daily.welcome_back)
 
     def attach_competition(self, competition: CompetitionService) -> None:

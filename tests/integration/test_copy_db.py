@@ -87,8 +87,9 @@ async def populate(location: str | Path) -> None:
         await commands.run(ann, "question")  # this one expires ...
         clock.advance(seconds=5)
         await commands.run(ann, "question")  # ... when this one is asked: one expired, one open
-        assert "Daily question on" in (await commands.run(ann, "daily", "08:00 UTC")).plain_text()
-        assert "Daily question on" in (await commands.run(bob, "daily", "08:00 UTC")).plain_text()
+        # `always`: both practised today, and a practised day's push is otherwise skipped
+        assert "Daily question on" in (await commands.run(ann, "daily", "08:00 UTC always")).plain_text()
+        assert "Daily question on" in (await commands.run(bob, "daily", "08:00 UTC always")).plain_text()
         commands.attach_plan(PlanService(store, study))
         assert "Plan set" in (await commands.run(bob, "plan", "2026-05-04 optim")).plain_text()
         commands.attach_interview(InterviewService(store, study, clock, rng=random.Random(5)))

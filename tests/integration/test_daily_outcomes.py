@@ -206,11 +206,13 @@ async def test_the_daily_reply_names_the_setting_in_bold_and_the_next_push_in_lo
     assert paragraphs(reply) == [
         ("✅ Daily question on: 08:00 (Europe/Berlin).", "bold"),
         ("Next one: Sat 10 Jan at 08:00, in 1 h.", "plain"),
+        ("Skipped on days you've already answered a card; /daily 08:00 always sends it every day.", "plain"),
         ("Stop it with /daily off.", "plain"),
     ]
     assert paragraphs(await world.daily.command(person(1), "")) == [
         ("Daily question at 08:00 (Europe/Berlin).", "bold"),
         ("Next one: Sat 10 Jan at 08:00, in 1 h.", "plain"),
+        ("Skipped on days you've already answered a card; /daily 08:00 always sends it every day.", "plain"),
         ("Change it with /daily HH:MM [zone]; stop it with /daily off.", "plain"),
     ]
 
