@@ -431,8 +431,11 @@ class DailyService:
             learner = await self.store.get_learner(sub.learner_id)
         if learner is None:
             raise RuntimeError(f"learner {sub.learner_id} is gone")
-        current, _best = streaks(await self.store.review_days(learner.id), local_day_of(self.clock.now(), sub.timezone))
-        streak = f" · 🔥 {current}-day streak" if current else " · start a streak today!"
+        streak = ""
+        if learner.show_streak:  # /streak off: no streak anywhere
+            today = local_day_of(self.clock.now(), sub.timezone)
+            current, _best = streaks(await self.store.review_days(learner.id), today)
+            streak = f" · 🔥 {current}-day streak" if current else " · start a streak today!"
         return await self.study.ask(
             learner, sub.chat_key, None, header=f"☀️ Your daily question{streak}", plan_line=True
         )

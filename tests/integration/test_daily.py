@@ -262,3 +262,13 @@ async def test_a_learner_push_is_their_most_useful_card_with_their_streak(world:
     await commands.press(ann, [b.action for row in revealed.buttons for b in row][2])
     await tick_at(world, "2026-01-11T08:00:00")
     assert "🔥 1-day streak" in world.notifier.sent[-1][1].plain_text()
+
+
+async def test_with_streaks_hidden_the_daily_push_does_not_mention_them(world: World) -> None:
+    ann = person(1)
+    await subscribe(world, ann, "08:00 UTC")
+    learner = await world.study.learner(ann)
+    await world.store.set_show_streak(learner.id, False)
+    await tick_at(world, "2026-01-10T08:00:00")
+    text = world.notifier.sent[-1][1].plain_text()
+    assert text.startswith("☀️ Your daily question\n") and "streak" not in text
