@@ -287,7 +287,7 @@ class DailyService:
         blocks.append(Paragraph.of("Change them with /daily quiet HH:MM-HH:MM; remove them with /daily quiet off."))
         return Reply(blocks=tuple(blocks))
 
-    # --- a paused subscription's return ----------------------------------------------------------
+    # --- a returning chat, and the terminal's opening -----------------------------------------------
 
     async def welcome_back(self, caller: Caller) -> str | None:
         """Notice provider: a subscription paused because the chat was unreachable resumes once the
@@ -541,7 +541,7 @@ class DailyService:
 
 def parse_quiet_hours(text: str) -> str:
     """'22:00-07:00', '22-7', '10pm to 7am', '22:00 07:00' -> '22:00-07:00'; ValueError saying what is wrong."""
-    parts = [part for part in re.split(r"\s*(?:-|–|—|\bto\b)\s*", text.strip(), flags=re.I)]
+    parts = re.split(r"\s*(?:-|–|—|\bto\b)\s*", text.strip(), flags=re.I)
     if len(parts) == 1:
         parts = parts[0].split()
     if len(parts) != 2 or not all(parts):
