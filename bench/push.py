@@ -78,7 +78,10 @@ def bulk_subscribers(ctx: Context, name: str, count: int) -> Path:
         "INSERT INTO learners (id, display_name, timezone, new_per_day, created_at) VALUES (?, ?, 'UTC', 10, 0)",
         ((n, f"L{n}") for n in chats),
     )
-    con.executemany("INSERT INTO identities VALUES ('telegram', ?, ?)", ((str(n), n) for n in chats))
+    con.executemany(
+        "INSERT INTO identities (platform, external_id, learner_id) VALUES ('telegram', ?, ?)",
+        ((str(n), n) for n in chats),
+    )
     con.executemany(
         "INSERT INTO subscriptions (chat_key, platform, chat_id, is_group, learner_id, local_time, timezone, "
         "next_push_at, created_at) VALUES (?, 'telegram', ?, 0, ?, '06:00', 'UTC', ?, 0)",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sqlite3
 import sys
 from pathlib import Path
@@ -236,6 +237,14 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
+def _profile_name(value: str) -> str:
+    """A terminal profile's name: 1-32 letters, digits, dots, hyphens or underscores."""
+    name = value.strip()
+    if not re.fullmatch(r"[\w.-]{1,32}", name):
+        raise argparse.ArgumentTypeError("a profile name is 1-32 letters, digits, '.', '-' or '_'")
+    return name
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="studybot",
@@ -244,7 +253,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("run", help="start the bot: the chat adapters whose tokens are set, else the terminal chat")
-    sub.add_parser("chat", help="practise in this terminal (works with piped input too)")
+    chat = sub.add_parser("chat", help="practise in this terminal (works with piped input too)")
+    chat.add_argument(
+        "--as",
+        dest="profile",
+        metavar="NAME",
+        type=_profile_name,
+        help="practise as another local profile (default: your operating-system user name)",
+    )
     sub.add_parser("health", help="exit 0 if the database opens and the scheduler ticked recently, else 1")
     backup = sub.add_parser(
         "backup", help="copy the SQLite database consistently, even while the bot runs (PostgreSQL: use pg_dump)"
@@ -304,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         return _copy_db(args)
     from bot.bootstrap import run_command
 
-    return run_command(args.command or "run")
+    return run_command(args.command or "run", profile=getattr(args, "profile", None))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from bot.core.competition import CompetitionService
 from bot.core.daily import DailyService
 from bot.core.grading import LexicalGrader
 from bot.core.interview import InterviewService
+from bot.core.linking import LinkService
 from bot.core.llm_grading import ModelGrader
 from bot.core.plan import PlanService
 from bot.core.ports import ChatModel, Clock, Grader, Notifier, SystemClock
@@ -61,6 +62,7 @@ class App:
     competition: CompetitionService
     notifiers: dict[str, Notifier]
     pictures: ProgressPicturer | None = None
+    links: LinkService | None = None
 
     async def close(self) -> None:
         if isinstance(self.study.grader, ModelGrader):
@@ -149,6 +151,8 @@ def compose(
     commands.attach_competition(competition)
     commands.attach_plan(PlanService(store, study))
     commands.attach_privacy(PrivacyService(store, clock))
+    links = LinkService(store, study, notifiers)
+    commands.attach_links(links)
     pictures = ProgressPicturer()
     commands.attach_progress(ProgressService(store, study, pictures))
     commands.attach_interview(InterviewService(store, study, clock, rng=rng))
@@ -163,6 +167,7 @@ def compose(
         competition=competition,
         notifiers=notifiers,
         pictures=pictures,
+        links=links,
     )
 
 
@@ -221,7 +226,7 @@ async def run_platforms(settings: Settings, *, stop: asyncio.Event | None = None
         loop.add_signal_handler(sig, stop_event.set)
     started: list[Any] = []
     runner = MatchRunner(app.competition, app.notifiers, app.clock)
-    ticker = DailyTicker(app.daily)
+    ticker = DailyTicker(app.daily, app.links)
     try:
         if settings.telegram_token is not None:
             telegram = telegram_adapter(app)
@@ -254,19 +259,25 @@ async def run_platforms(settings: Settings, *, stop: asyncio.Event | None = None
     return 0
 
 
-async def run_chat(settings: Settings) -> int:
+async def run_chat(settings: Settings, profile: str | None = None) -> int:
     from bot.adapters.console import ConsoleChat
 
     app = await build_app(settings)
     try:
         where = "your PostgreSQL database" if settings.db_is_postgres else str(settings.db_path)
-        chat = ConsoleChat(app.commands, competition=app.competition, data_dir=settings.data_dir, db_location=where)
+        chat = ConsoleChat(
+            app.commands,
+            user=profile,
+            competition=app.competition,
+            data_dir=settings.data_dir,
+            db_location=where,
+        )
         return await chat.run()
     finally:
         await app.close()
 
 
-def run_command(command: str) -> int:
+def run_command(command: str, profile: str | None = None) -> int:
     """Run `studybot run` or `studybot chat`; configuration mistakes exit 2 with one line."""
     chatting = False
     try:
@@ -278,7 +289,7 @@ def run_command(command: str) -> int:
             if command == "run" and sys.stdin.isatty():
                 print("No TELEGRAM_TOKEN or DISCORD_TOKEN set: starting the terminal chat.")
             chatting = True
-            return asyncio.run(run_chat(settings))
+            return asyncio.run(run_chat(settings, profile))
         return asyncio.run(run_platforms(settings))
     except ConfigError as exc:
         print(f"studybot: configuration error: {exc}", file=sys.stderr)

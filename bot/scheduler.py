@@ -19,6 +19,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.core.competition import CompetitionService
 from bot.core.daily import PUSH_PLATFORMS, DailyService, quiet_until
+from bot.core.linking import LinkService
 from bot.core.model import Match, Round
 from bot.core.ports import Clock, Delivery, Notifier
 
@@ -31,12 +32,20 @@ QUIET_CHECK_SECONDS = 60.0  # a quiz held for quiet hours looks again this often
 class DailyTicker:
     """Runs DailyService.tick once a minute on an AsyncIOScheduler."""
 
-    def __init__(self, daily: DailyService, *, interval: timedelta = timedelta(minutes=1)) -> None:
+    def __init__(
+        self, daily: DailyService, links: LinkService | None = None, *, interval: timedelta = timedelta(minutes=1)
+    ) -> None:
         self.daily = daily
+        self.links = links  # its messages for accounts on this process's platforms go out with the tick
         self.interval = interval
         self.scheduler = AsyncIOScheduler(timezone="UTC")
 
     async def tick(self) -> None:
+        if self.links is not None:
+            try:
+                await self.links.deliver_notices()
+            except Exception:  # the pushes below still go out
+                log.exception("delivering link messages failed")
         try:
             report = await self.daily.tick()
         except Exception:  # keep ticking: the next minute may succeed

@@ -15,6 +15,7 @@ from bot.core.actions import Verb, parse_action
 from bot.core.competition import CompetitionService
 from bot.core.daily import DailyService
 from bot.core.interview import InterviewService
+from bot.core.linking import LinkService
 from bot.core.model import Caller
 from bot.core.plan import PlanService
 from bot.core.privacy import PrivacyService
@@ -212,6 +213,32 @@ class Commands:
             privacy.forget,
         )
         self.register_verbs(privacy.press, Verb.FORGET)
+
+    def attach_links(self, links: LinkService) -> None:
+        """/link and /unlink: one learner across Telegram, Discord and the terminal."""
+        self.register(
+            CommandSpec(
+                "link",
+                "/link [CODE]",
+                "Link your accounts: a code to use on your other account, or use one here",
+                options=(OptionSpec("code", "The code /link gave you on your other account"),),
+            ),
+            links.link,
+        )
+        self.register(
+            CommandSpec(
+                "unlink",
+                "/unlink telegram|discord|terminal",
+                "Detach one linked account (it keeps a copy of your history)",
+                options=(
+                    OptionSpec(
+                        "account", "The account to detach", required=True, choices=("telegram", "discord", "terminal")
+                    ),
+                ),
+            ),
+            links.unlink,
+        )
+        self.add_notice_provider(links.notice_for)
 
     def attach_progress(self, progress: ProgressService) -> None:
         """/stats also draws the learner's progress: a picture sent with the text."""

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from bot.core.actions import Action, Verb, parse_action
+from bot.core.linking import platform_name
 from bot.core.model import Caller, Identity
 from bot.core.ports import Clock, StudyStore
 from bot.core.views import Button, Paragraph, Reply, Span, notice
@@ -86,9 +87,16 @@ class PrivacyService:
             return notice("Only the person who asked can confirm this.")
         if action.arg == CANCEL:
             return Reply(blocks=(Paragraph.of("Cancelled: nothing was deleted."),), edit=True, private=True)
-        await self.store.forget_learner(learner.id)
+        identities = await self.store.forget_learner(learner.id)
+        platforms = sorted({platform_name(i.platform) for i in identities})
+        covered = f" ({', '.join(platforms)})" if platforms else ""
         return Reply(
-            blocks=(Paragraph.of("Done: all your data is deleted. If you come back, you'll start fresh."),),
+            blocks=(
+                Paragraph.of(
+                    f"Done: all your data is deleted, on every account linked to you{covered}. "
+                    "If you come back, you'll start fresh."
+                ),
+            ),
             edit=True,
             private=True,
         )

@@ -58,6 +58,13 @@ class PrivacyRepository:
                 await tx.execute(f"DELETE FROM chats WHERE chat_key IN ({marks})", *keys)
                 for table in ("subscriptions", "matches", "rounds"):  # their private chats' solo quizzes too
                     await tx.execute(f"DELETE FROM {table} WHERE chat_key IN ({marks})", *keys)
+            for identity in identities:  # what is kept per account: wrong link codes, messages waiting
+                for table in ("link_failures", "link_notices"):
+                    await tx.execute(
+                        f"DELETE FROM {table} WHERE platform = ? AND external_id = ?",
+                        identity.platform,
+                        identity.external_id,
+                    )
             # the rest goes by ON DELETE CASCADE / SET NULL from the learner row
             await tx.execute("DELETE FROM learners WHERE id = ?", learner_id)
         if self._unreachable is not None:

@@ -248,6 +248,7 @@ TIME_COLUMNS = frozenset(
         "unreachable_since",
         "started_at",
         "ended_at",
+        "linked_at",
     }
 )
 

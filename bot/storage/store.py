@@ -1,6 +1,6 @@
 """Store: every repository over one Database, opened from a SQLite path or a postgresql:// URL.
 
-Each repository is its own class in its own module (study, chats, daily, competition, privacy) and
+Each repository is its own class in its own module (study, chats, daily, competition, privacy, links, ...) and
 implements one port of the core; services are typed against those narrow ports. Store puts them
 together over one connection layer for the composition root and for tests.
 """
@@ -15,6 +15,7 @@ from bot.storage.competition import CompetitionRepository
 from bot.storage.daily import DailyRepository
 from bot.storage.db import Database, open_database
 from bot.storage.interviews import InterviewRepository
+from bot.storage.links import LinkRepository
 from bot.storage.plans import PlanRepository
 from bot.storage.privacy import PrivacyRepository
 from bot.storage.progress import ProgressRepository
@@ -30,6 +31,7 @@ class Store(
     ProgressRepository,
     InterviewRepository,
     PlanRepository,
+    LinkRepository,
 ):
     """All persistence of StudyBot, on SQLite (the embedded default) or PostgreSQL."""
 

@@ -123,7 +123,11 @@ async def bulk_subscribers(store: Store, chat_ids: range, push_at: datetime, loc
                 f"L{chat_id}",
             )
             assert row is not None
-            await tx.execute("INSERT INTO identities VALUES ('telegram', ?, ?)", str(chat_id), row[0])
+            await tx.execute(
+                "INSERT INTO identities (platform, external_id, learner_id) VALUES ('telegram', ?, ?)",
+                str(chat_id),
+                row[0],
+            )
             await tx.execute(
                 "INSERT INTO subscriptions (chat_key, platform, chat_id, is_group, learner_id, local_time, timezone, "
                 "next_push_at, created_at) VALUES (?, 'telegram', ?, 0, ?, ?, 'UTC', ?, 0)",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import random
+import re
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from bot.core.commands import Commands
 from bot.core.competition import CompetitionService
 from bot.core.daily import DailyService
 from bot.core.interview import InterviewService
+from bot.core.linking import LinkService
 from bot.core.model import Caller, Chat, Identity, MatchStatus
 from bot.core.plan import PlanService
 from bot.core.study import StudyService
@@ -118,6 +120,19 @@ async def populate(location: str | Path) -> None:
             await competition.close_round(opened.round.id)
         finished = await store.get_match(match.id)
         assert finished is not None and finished.status is MatchStatus.FINISHED
+
+        # linked accounts: a code asked for, a wrong code given, a message waiting for the code's issuer
+        links = LinkService(store, study, {})
+        code = await links.link(bob, "")
+        await links.link(cid, "ABCD-EFGH")
+        found = re.search(r"[A-Z0-9]{4}-[A-Z0-9]{4}", code.plain_text())
+        assert found is not None
+        assert (
+            "Linked"
+            in (
+                await links.link(Caller(Identity("discord", "9"), "Bob", Chat("discord", "user:9")), found.group())
+            ).plain_text()
+        )
 
         # rows from before migration 005 (or made by hand): two active attempts of one learner in one
         # chat. Copying them in id order with the trigger on would expire the first.

@@ -147,6 +147,10 @@ class ConsoleChat:
         """Handle one line of input; False when the user wants to leave."""
         async with self._lock:
             keep_going = await self._handle(line)
+            if keep_going and line.strip():
+                note = await self.commands.pending_notice(self.caller)  # e.g. an account linked from elsewhere
+                if note:
+                    self._say(note)
             await self._drive_quiz()
         return keep_going
 
