@@ -32,7 +32,7 @@ FAILURE_WINDOW = timedelta(hours=1)  # ... in this long
 NOTICE_BATCH = 100  # waiting messages for issuers delivered per tick
 
 # How each platform is named to people, and the words /unlink takes for it.
-PLATFORM_NAMES = {"telegram": "Telegram", "discord": "Discord", "console": "the terminal"}
+PLATFORM_NAMES = {"telegram": "Telegram", "discord": "Discord", "console": "terminal"}
 UNLINK_WORDS = {"telegram": "telegram", "discord": "discord", "terminal": "console", "console": "console"}
 USAGE = "/link gives a code to use on your other account; /link CODE joins this account to the code's profile."
 UNLINK_USAGE = "Usage: /unlink telegram, /unlink discord or /unlink terminal."
@@ -266,7 +266,7 @@ class LinkService:
             lines.append(daily)
         await self._tell(
             outcome.issuer,
-            f"Linked: {platform_name(caller.identity.platform)} account {caller.display_name} now shares this "
+            f"Linked: your {platform_name(caller.identity.platform)} account {caller.display_name} now shares this "
             f"profile. {merged}" + (f" {daily}" if daily else ""),
         )
         return _say(*lines)
