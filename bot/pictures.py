@@ -52,7 +52,9 @@ FAMILY = "DejaVu Sans"  # bundled with matplotlib: the same picture on every mac
 HEADER = 140
 SECTION_HEAD = 92  # a section's title and subtitle
 GAP = 56
-ROW = 42  # one topic's bar
+ROW = 42  # one topic's bar, when there is room
+ROW_MIN = 30  # ... and the least it shrinks to, so a bank with many topics keeps the picture within
+MAX_HEIGHT = 2560  # Telegram keeps photos up to 2560 px on the longest side (larger ones are scaled down)
 CELL = 52  # one heatmap row
 DUE_BARS = 250
 BOTTOM = 36
@@ -64,16 +66,19 @@ def render_progress(progress: Progress) -> bytes:
     from matplotlib.figure import Figure
     from PIL import Image
 
-    mastery_h = SECTION_HEAD + ROW * max(len(progress.mastery), 1)
     heat_h = SECTION_HEAD + 7 * CELL + 100
     due_h = SECTION_HEAD + 10 + DUE_BARS + 70
-    height = HEADER + mastery_h + GAP + heat_h + GAP + due_h + BOTTOM
+    rest = HEADER + SECTION_HEAD + GAP + heat_h + GAP + due_h + BOTTOM
+    topics = max(len(progress.mastery), 1)
+    row = max(ROW_MIN, min(ROW, (MAX_HEIGHT - rest) // topics))  # shrink the bars before growing the page
+    mastery_h = SECTION_HEAD + row * topics
+    height = rest - SECTION_HEAD + mastery_h
     figure = Figure(figsize=(WIDTH / DPI, height / DPI), dpi=DPI, facecolor="white")
     canvas = FigureCanvasAgg(figure)
     page = _Page(figure, height)
     _header(page, progress)
     top = HEADER
-    _mastery(page, progress, top)
+    _mastery(page, progress, top, row)
     top += mastery_h + GAP
     _heatmap(page, progress, top)
     top += heat_h + GAP
@@ -196,7 +201,7 @@ def _rectangles(ax: Axes, boxes: list[tuple[float, float, float, float]], colour
     ax.add_collection(PolyCollection(polygons, facecolors=colours, linewidths=0, antialiased=False))
 
 
-def _mastery(page: _Page, progress: Progress, top: float) -> None:
+def _mastery(page: _Page, progress: Progress, top: float, row: int) -> None:
     _section(
         page,
         top,
@@ -205,19 +210,20 @@ def _mastery(page: _Page, progress: Progress, top: float) -> None:
     )
     rows = progress.mastery
     names_right, bar_left, bar_width = 560, 575, 320
-    ax = page.axes(bar_left, top + SECTION_HEAD, bar_width, ROW * max(len(rows), 1))
-    bar_h = ROW * 0.62
-    tracks = [(0.0, n * ROW + (ROW - bar_h) / 2, float(bar_width), bar_h) for n in range(len(rows))]
-    shares = [(0.0, y, bar_width * row.share, h) for (_, y, _, h), row in zip(tracks, rows, strict=True)]
+    ax = page.axes(bar_left, top + SECTION_HEAD, bar_width, row * max(len(rows), 1))
+    bar_h = row * 0.62
+    size = 18 if row >= ROW else 16
+    tracks = [(0.0, n * row + (row - bar_h) / 2, float(bar_width), bar_h) for n in range(len(rows))]
+    shares = [(0.0, y, bar_width * m.share, h) for (_, y, _, h), m in zip(tracks, rows, strict=True)]
     _rectangles(ax, tracks + shares, [TRACK] * len(rows) + [BLUE] * len(rows))
-    for n, row in enumerate(rows):
-        middle = top + SECTION_HEAD + n * ROW + ROW / 2
-        page.text(names_right, middle, _short(row.topic.name, 38), 18, ha="right", va="center_baseline")
+    for n, mastery in enumerate(rows):
+        middle = top + SECTION_HEAD + n * row + row / 2
+        page.text(names_right, middle, _short(mastery.topic.name, 38), size, ha="right", va="center_baseline")
         page.text(
             bar_left + bar_width + 16,
             middle,
-            f"{row.share:.0%}  {row.mastered}/{row.total}",
-            18,
+            f"{mastery.share:.0%}  {mastery.mastered}/{mastery.total}",
+            size,
             va="center_baseline",
         )
 
