@@ -331,7 +331,11 @@ async def test_unlink_keeps_a_copy_of_the_history_and_the_last_account_stays(wor
 async def test_forget_after_link_deletes_every_account_and_says_which(world: World) -> None:
     w = world
     await review(w, TG)
+    assert "not valid" in await w.say(DC, "link", "ABCD-EFGH")  # a wrong code counted against Discord
+    w.app.notifiers.pop("telegram")  # the issuer's message waits (as for a platform served elsewhere)
     assert "Linked" in await w.say(DC, "link", await w.code(TG))
+    assert await w.rows("SELECT COUNT(*) FROM link_failures") == [(1,)]
+    assert await w.rows("SELECT COUNT(*) FROM link_notices") == [(1,)]
     exported = await w.app.commands.run(DC, "export")
     assert exported.attachment is not None
     document = exported.attachment[1].decode()
@@ -342,6 +346,8 @@ async def test_forget_after_link_deletes_every_account_and_says_which(world: Wor
     assert await w.store.find_learner(TG.identity) is None and await w.store.find_learner(DC.identity) is None
     assert await w.rows("SELECT COUNT(*) FROM identities") == [(0,)]
     assert await w.rows("SELECT COUNT(*) FROM link_codes") == [(0,)]
+    assert await w.rows("SELECT COUNT(*) FROM link_failures") == [(0,)]  # nothing kept per account either
+    assert await w.rows("SELECT COUNT(*) FROM link_notices") == [(0,)]
 
 
 async def test_the_issuer_hears_later_when_its_platform_is_not_served_here(world: World) -> None:
