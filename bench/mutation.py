@@ -12,23 +12,31 @@ in progress in the working tree neither breaks the run nor colours its score; `-
 on the working tree as it is instead (its mutants/ directory is then left for `mutmut results`).
 
 Mutants that survive because they cannot change behaviour are listed with a one-line reason in
-bench/mutation_equivalent.txt; they count as "equivalent", not "survived".
+bench/mutation_equivalent.txt; they count as "equivalent", not "survived", while their function's code
+is the code they were checked against (a `# checked FUNCTION HASH` line there, mutmut's hash).
 
 What keeps a full pass short (it must finish within 15 minutes on a 2-core machine):
 - the storage modules' PostgreSQL tests borrow one of a few clusters started once per pass (one per
   mutmut worker; tests/pg.py, STUDYBOT_TEST_PG_CLUSTERS) instead of running initdb and starting a
   server in every mutant's test session; each test still starts on an emptied database;
 - this module is also a pytest plugin in the mutants' runs (`-p bench.mutation`): a mutant's tests
-  run cheapest test file first (by the timings of mutmut's stats run), so the first failure, which
-  ends the run, comes sooner; every test still runs when none fails;
-- and a test that spins far beyond its measured time (a mutant that loops forever) ends the run as
-  a timeout after TEST_CPU_FLOOR seconds of CPU or TEST_CPU_FACTOR times its time, instead of after
-  mutmut's own limit for all the function's tests together (minutes).
+  run in the order most likely to fail soonest (the first failure ends the run): the tests that
+  failed for the same function's earlier mutants first, then the cheapest test file first (by the
+  timings of mutmut's stats run); every test still runs when none fails;
+- a mutant's tests are only those that run a statement it changes (narrow_to_lines): the others run
+  exactly as on the original code and cannot fail;
+- a test that spins or hangs far beyond its measured time (a mutant that loops or waits forever)
+  ends the run as a timeout (TEST_CPU_* seconds of CPU, TEST_WALL_* of the clock) instead of after
+  mutmut's own limit for all the function's tests together (minutes);
+- mutmut's check that the tests pass unmutated runs one test only (CHECKED_ENV): its stats run has
+  just run them all on the same copy.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import difflib
 import io
 import json
 import math
@@ -67,6 +75,7 @@ MODULES = (
 # Functions left out of a module's mutation run, by mutmut key (none at present).
 SKIPPED_FUNCTIONS: dict[str, frozenset[str]] = {}
 EQUIVALENT_FILE = ROOT / "bench" / "mutation_equivalent.txt"
+CHECKED_PREFIX = "# checked "
 TARGET = 0.85
 # mutmut's exit codes per mutant (mutmut.stats.status_by_exit_code): 1 and 3 mean a test failed; 0 means
 # the tests passed, 5 and 33 that no test calls the mutated function (so nothing would catch it either)
@@ -76,18 +85,60 @@ TIMEOUT_CODE = 36  # mutmut's "timeout"
 # A test of a mutant that has used this many CPU seconds, and TEST_CPU_FACTOR times its stats-run time, is spinning.
 TEST_CPU_FLOOR = 15.0
 TEST_CPU_FACTOR = 20.0
+# One that has taken this long by the clock, and TEST_WALL_FACTOR times its time, is stuck (waiting forever,
+# or sleeping in a loop: fsrs.Card without a card_id sleeps a millisecond to make one).
+TEST_WALL_FLOOR = 60.0
+TEST_WALL_FACTOR = 50.0
 STATS_FILE = "mutmut-stats.json"  # in mutants/, the folder the tests run in
+COVERAGE_ENV = "STUDYBOT_MUTATION_COVERAGE"  # the mutated files whose lines the stats run measures, as JSON
+COVERAGE_FILE = "mutation-coverage"  # there too: which test ran which line of the mutated files (coverage.py data)
+# Set for mutmut's run of the mutants: its check that the tests pass on the unmutated code then runs one test
+# only, as the stats run just ran every one of them on it (and mutmut stops at a failure there).
+CHECKED_ENV = "STUDYBOT_MUTATION_CLEAN_CHECKED"
+NARROWED_DIR = "mutation-tests"  # there too: per mutant whose changed lines only some of its tests run, those tests
+KILLS_FILE = "mutation-kills.tsv"  # there too: function key, tab, node id of a test that failed for one of its mutants
 
 
-def equivalents() -> dict[str, str]:
-    """mutant name -> why it cannot change behaviour, from the committed list."""
+def _function(name: str) -> str:
+    """bot.core.daily.xǁDailyServiceǁcommand__mutmut_93 -> bot.core.daily.xǁDailyServiceǁcommand"""
+    return name.partition("__mutmut_")[0]
+
+
+def listed_equivalents() -> tuple[dict[str, str], dict[str, str]]:
+    """From the committed list: mutant name -> why it cannot change behaviour, and function -> the mutmut hash
+    of the code its entries were checked against (a line `# checked FUNCTION HASH`)."""
     found: dict[str, str] = {}
+    checked: dict[str, str] = {}
     if EQUIVALENT_FILE.exists():
         for line in EQUIVALENT_FILE.read_text(encoding="utf-8").splitlines():
-            if line.strip() and not line.startswith("#"):
+            if line.startswith(CHECKED_PREFIX):
+                function, _, digest = line.removeprefix(CHECKED_PREFIX).strip().partition(" ")
+                checked[function] = digest.strip()
+            elif line.strip() and not line.startswith("#"):
                 name, _, reason = line.partition(" ")
                 found[name] = reason.strip()
-    return found
+    return found, checked
+
+
+def function_hashes(root: Path = ROOT) -> dict[str, str]:
+    """function -> mutmut's hash of its code, for the modules whose mutants are generated under root."""
+    hashes: dict[str, str] = {}
+    for meta in (root / "mutants").glob("**/*.py.meta"):
+        module = str(meta.relative_to(root / "mutants")).removesuffix(".py.meta").replace("/", ".")
+        for function, digest in json.loads(meta.read_text(encoding="utf-8"))["hash_by_function_name"].items():
+            hashes[f"{module}.{function}"] = digest
+    return hashes
+
+
+def equivalents(root: Path | None = None) -> dict[str, str]:
+    """mutant name -> why it cannot change behaviour. With `root` (mutants generated there), only the entries
+    whose function is unchanged since they were checked: mutmut numbers a function's mutants in order, so
+    after an edit the same name may be another mutant, which then runs like any other until re-checked."""
+    found, checked = listed_equivalents()
+    if root is None:
+        return found
+    now = function_hashes(root)
+    return {name: why for name, why in found.items() if now.get(_function(name), "?") == checked.get(_function(name))}
 
 
 def outcomes(path: str, root: Path = ROOT) -> dict[str, int | None]:
@@ -105,8 +156,12 @@ def outcomes(path: str, root: Path = ROOT) -> dict[str, int | None]:
 
 def summarise(path: str, equivalent: dict[str, str], seconds: float, root: Path = ROOT) -> Result:
     """One module's line. Listed equivalents are not run (see run_mutmut) and count as equivalent;
-    one that was run anyway and killed (`--all`) is stale: it counts as killed and is named."""
+    one that was run anyway and killed (`--all`) is stale: it counts as killed and is named. Entries whose
+    function changed since they were checked ran like the others; they are named with the function's new
+    hash, to re-check them and update their `# checked` line."""
     codes = outcomes(path, root)
+    hashes = function_hashes(root)
+    unchecked = sorted(name for name in listed_equivalents()[0] if name in codes and name not in equivalent)
     listed = {name for name in codes if name in equivalent}
     killed = sum(1 for code in codes.values() if code in KILLED_CODES)
     stale = sorted(name for name in listed if codes[name] in KILLED_CODES)
@@ -130,6 +185,12 @@ def summarise(path: str, equivalent: dict[str, str], seconds: float, root: Path 
         "seconds": round(seconds, 1),
         "survivors": survivors,
         "stale_equivalents": stale,
+        "unchecked_equivalents": {
+            f"{CHECKED_PREFIX}{function} {hashes.get(function)}": [
+                name for name in unchecked if _function(name) == function
+            ]
+            for function in sorted({_function(name) for name in unchecked})
+        },
     }
 
 
@@ -203,13 +264,112 @@ def run_mutmut(paths: list[str], root: Path, log: Context | None = None, run_equ
         shared_postgres(os.cpu_count() or 4) if postgres else contextlib.nullcontext({})
     )
     with clusters as env:
-        _mutmut(root, ["bench.no_such_module.x_nothing__mutmut_*"], none_expected=True, env=env)
-        skip = set() if run_equivalents else set(equivalents())
+        # the stats run also measures which test runs which line of the mutated files (see narrow_to_lines)
+        measuring = {**env, COVERAGE_ENV: json.dumps(paths)}
+        _mutmut(root, ["bench.no_such_module.x_nothing__mutmut_*"], none_expected=True, env=measuring)
+        skip = set() if run_equivalents else set(equivalents(root))
         names = sorted(name for path in paths for name in outcomes(path, root) if name not in skip)
         if log:
             log.log(f"mutmut: {len(names)} mutants in {', '.join(paths)} ({root})")
-        _mutmut(root, names, env=env)
+        narrowed = narrow_to_lines(root, paths, names)
+        if log:
+            log.log(f"line coverage: {narrowed} of them run only the tests that reach their change")
+        _mutmut(root, names, env={**env, CHECKED_ENV: "1"})
     return time.perf_counter() - started
+
+
+# --- narrowing a mutant's tests to those that run its changed lines -----------------------------------------
+#
+# mutmut runs, for a mutant, every test that calls the mutated function. A test that calls the function but
+# never runs the statement the mutant changes behaves exactly as on the original code (everything it runs is
+# the same), so it cannot fail; leaving it out changes no verdict and saves most of the time of a survivor,
+# which otherwise runs every test of its function (hundreds for the study service's entry points). Which test
+# runs which line is measured with coverage.py during mutmut's stats run, which runs every selected test once
+# on the unmutated copies of the functions (the plugin's pytest_configure).
+
+
+def narrow_to_lines(root: Path, paths: list[str], names: list[str]) -> int:
+    """From the line coverage per test of the stats run, write for each of `names` whose changed statements
+    only some of its function's tests run, the tests that do (mutants/NARROWED_DIR/<mutant>); returns how
+    many."""
+    mutants = root / "mutants"
+    import coverage
+
+    data = coverage.CoverageData(basename=str(mutants / COVERAGE_FILE))
+    data.read()
+    measured = set(data.measured_contexts()) - {""}
+    if not measured:
+        raise RuntimeError("the stats run measured no line of the mutated files")
+    tests_of = {
+        key: set(tests)
+        for key, tests in json.loads((mutants / STATS_FILE).read_text(encoding="utf-8"))[
+            "tests_by_mangled_function_name"
+        ].items()
+    }
+    (mutants / NARROWED_DIR).mkdir(exist_ok=True)
+    wanted = set(names)
+    count = 0
+    for path in paths:
+        source = mutants / path
+        runs = {line: set(contexts) for line, contexts in data.contexts_by_lineno(str(source.resolve())).items()}
+        module = path.removesuffix(".py").replace("/", ".")
+        lines = source.read_text(encoding="utf-8").splitlines()
+        functions = {
+            node.name: node
+            for node in ast.walk(ast.parse("\n".join(lines)))
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and "__mutmut_" in node.name
+        }
+        for name, node in functions.items():
+            mutant = f"{module}.{name}"
+            if mutant not in wanted:
+                continue
+            original = functions[name.partition("__mutmut_")[0] + "__mutmut_orig"]
+            reached = _tests_reaching_change(original, node, lines, runs)
+            if reached is None:
+                continue
+            tests = tests_of.get(mutant.partition("__mutmut_")[0], set())
+            keep = {test for test in tests if test in reached or test not in measured}
+            if keep != tests:
+                (mutants / NARROWED_DIR / mutant).write_text("\n".join(sorted(keep)), encoding="utf-8")
+                count += 1
+    return count
+
+
+def _tests_reaching_change(
+    original: ast.FunctionDef | ast.AsyncFunctionDef,
+    mutant: ast.FunctionDef | ast.AsyncFunctionDef,
+    lines: list[str],
+    runs: dict[int, set[str]],
+) -> set[str] | None:
+    """The tests that ran a statement the mutant changes (in the original copy of the function), or None when
+    that cannot be told: the change is in the signature (a default value, used by any call) or outside every
+    statement."""
+    signature = lines[original.lineno - 1 : original.body[0].lineno - 1]
+    mutated_signature = lines[mutant.lineno - 1 : mutant.body[0].lineno - 1]
+    if [signature[0].replace(original.name, ""), *signature[1:]] != [
+        mutated_signature[0].replace(mutant.name, ""),
+        *mutated_signature[1:],
+    ]:
+        return None
+    start = original.body[0].lineno
+    body = lines[start - 1 : original.end_lineno]
+    mutated_body = lines[mutant.body[0].lineno - 1 : mutant.end_lineno]
+    changed: set[int] = set()
+    for tag, i1, i2, _, _ in difflib.SequenceMatcher(None, body, mutated_body, autojunk=False).get_opcodes():
+        if tag != "equal":  # an insertion lies between two lines: count both
+            changed.update(start + n for n in range(max(i1 - 1, 0) if i1 == i2 else i1, max(i2, i1 + 1)))
+    statements = [node for node in ast.walk(original) if isinstance(node, ast.stmt) and node is not original]
+    reached: set[str] = set()
+    for line in changed:
+        around = [node for node in statements if node.lineno <= line <= (node.end_lineno or node.lineno)]
+        if not around:
+            return None
+        # the innermost statement holding the line; any line of it that ran means it ran (a multi-line
+        # statement is recorded on the lines its code is on; a compound one's body runs only after its header)
+        innermost = min(around, key=lambda node: (node.end_lineno or node.lineno) - node.lineno)
+        for number in range(innermost.lineno, (innermost.end_lineno or innermost.lineno) + 1):
+            reached |= runs.get(number, set())
+    return reached - {""}
 
 
 def measure(
@@ -225,7 +385,7 @@ def measure(
     root = ROOT if working_tree else snapshot(paths, tests)
     try:
         seconds = run_mutmut(paths, root, log, run_equivalents)
-        equivalent = equivalents()
+        equivalent = equivalents(root)
         return [summarise(path, equivalent, seconds, root) for path in paths]
     finally:
         if keep and not working_tree:
@@ -237,13 +397,38 @@ def measure(
 # --- the pytest plugin in the mutants' runs (`-p bench.mutation`, see snapshot) -----------------------------
 
 
+_coverage: Any = None  # the stats run's coverage.Coverage (narrow_to_lines)
+
+
 def pytest_configure() -> None:
     """In mutmut's stats run, keep MUTANT_UNDER_TEST=stats out of the programs tests start: this process's
     own trampolines still read it (mutmut keeps a copy in the process), but a `python -m bot` started from
     another folder would look for mutmut's config there to record its calls, and fail. What a program
-    calls is never recorded anyway (the stats are gathered in this process)."""
-    if os.environ.get("MUTANT_UNDER_TEST") == "stats":
+    calls is never recorded anyway (the stats are gathered in this process). In a mutant's run, programs
+    the tests start do run the mutant (they inherit the variable)."""
+    stats = os.environ.get("MUTANT_UNDER_TEST") == "stats"
+    if stats:
         del os.environ["MUTANT_UNDER_TEST"]
+    elif _testing_a_mutant():
+        # Every call of a mutated module's function asks which mutant is active, and mutmut reads it from
+        # os.environ each time (a tenth of a test run's CPU); in a mutant's own process it never changes.
+        from mutmut.mutation import trampoline
+
+        active = trampoline.get_mutant_under_test()
+        trampoline.get_mutant_under_test = lambda: active
+    if stats and os.environ.get(COVERAGE_ENV):
+        import coverage
+
+        global _coverage
+        files = [str(Path(path).resolve()) for path in json.loads(os.environ[COVERAGE_ENV])]
+        _coverage = coverage.Coverage(data_file=COVERAGE_FILE, include=files, config_file=False)
+        _coverage.start()
+
+
+def pytest_unconfigure() -> None:
+    if _coverage is not None:
+        _coverage.stop()
+        _coverage.save()
 
 
 def _testing_a_mutant() -> bool:
@@ -265,17 +450,59 @@ def _stats_durations() -> dict[str, float]:
     return _durations
 
 
-def pytest_collection_modifyitems(items: list[Any]) -> None:
-    """A mutant's tests, cheapest test file first (a file's tests stay together, in their order, so
-    module fixtures are set up once); unknown files last."""
+def _mutated_function() -> str:
+    """The mutmut key of the function the mutant under test changes (its name without __mutmut_N)."""
+    return os.environ.get("MUTANT_UNDER_TEST", "").partition("__mutmut_")[0]
+
+
+def _killers() -> Counter[str]:
+    """The tests that failed for earlier mutants of the same function in this pass, with how often."""
+    function = _mutated_function()
+    try:
+        lines = Path(KILLS_FILE).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return Counter()
+    return Counter(nodeid for line in lines for key, _, nodeid in [line.partition("\t")] if key == function)
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    """A mutant's tests, only those that reach its change when that is known (narrow_to_lines; a Hypothesis
+    test, which draws new examples each run, always stays), in the order most likely to fail soonest: the
+    tests that failed for earlier mutants of the same function first (most often first), then the cheapest
+    test file first (a file's tests stay together, in their order, so module fixtures are set up once)."""
+    if os.environ.get("MUTANT_UNDER_TEST") == "" and os.environ.get(CHECKED_ENV) and items:
+        config.hook.pytest_deselected(items=items[1:])  # mutmut's clean check, already done (CHECKED_ENV)
+        del items[1:]
     if not _testing_a_mutant():
         return
+    narrowed = Path(NARROWED_DIR) / os.environ["MUTANT_UNDER_TEST"]
+    if narrowed.exists():
+        keep = set(narrowed.read_text(encoding="utf-8").splitlines())
+        left_out = [
+            item for item in items if item.nodeid not in keep and not getattr(item.obj, "is_hypothesis_test", False)
+        ]
+        if left_out:
+            config.hook.pytest_deselected(items=left_out)
+            dropped = {id(item) for item in left_out}
+            items[:] = [item for item in items if id(item) not in dropped]
     durations = _stats_durations()
+    killers = _killers()
     cost: dict[str, float] = {}
     for item in items:
         file = item.nodeid.partition("::")[0]
         cost[file] = cost.get(file, 0.0) + durations.get(item.nodeid, math.inf)
-    items.sort(key=lambda item: cost[item.nodeid.partition("::")[0]])  # stable: file order kept within
+    items.sort(key=lambda item: (-killers[item.nodeid], cost[item.nodeid.partition("::")[0]]))  # stable
+
+
+def pytest_runtest_logreport(report: Any) -> None:
+    """Remember a test that failed for a mutant, for the order of its function's other mutants."""
+    if report.failed and _testing_a_mutant():
+        line = f"{_mutated_function()}\t{report.nodeid}\n".encode()
+        descriptor = os.open(KILLS_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            os.write(descriptor, line)  # one short appended write: whole lines even from parallel workers
+        finally:
+            os.close(descriptor)
 
 
 def _spinning(signum: int, frame: object) -> None:
@@ -283,17 +510,23 @@ def _spinning(signum: int, frame: object) -> None:
 
 
 def pytest_runtest_logstart(nodeid: str, location: object) -> None:
-    """Arm a CPU-time alarm for the test (setup, call and teardown), scaled from its stats-run time."""
+    """Arm a CPU-time alarm for the test (setup, call and teardown), scaled from its stats-run time; in the
+    stats run, record the lines that follow under the test's name."""
+    if _coverage is not None:
+        _coverage.switch_context(nodeid)
     measured = _stats_durations().get(nodeid) if _testing_a_mutant() else None
     if measured is None:
         return
     signal.signal(signal.SIGPROF, _spinning)
+    signal.signal(signal.SIGALRM, _spinning)
     signal.setitimer(signal.ITIMER_PROF, max(TEST_CPU_FLOOR, TEST_CPU_FACTOR * measured))
+    signal.setitimer(signal.ITIMER_REAL, max(TEST_WALL_FLOOR, TEST_WALL_FACTOR * measured))
 
 
 def pytest_runtest_logfinish(nodeid: str, location: object) -> None:
     if _testing_a_mutant():
         signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 async def run(ctx: Context) -> list[Result]:
