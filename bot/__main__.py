@@ -228,6 +228,46 @@ def _grade(card_id: str, as_json: bool) -> int:
     return EXIT_OK
 
 
+def _deck_export(name: str, target: Path, force: bool) -> int:
+    """`studybot deck export NAME --anki FILE [--force]`: a shipped deck (or `all`) as an Anki package."""
+    from bot.anki import build_apkg
+    from bot.bootstrap import ConfigError, load_bank, load_settings
+    from bot.core.privacy import BANK_DECK_TITLE
+
+    try:
+        bank = load_bank(load_settings().content_path)
+    except ConfigError as exc:
+        print(f"studybot: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    wanted = name.strip().lower()
+    if wanted == "all":
+        cards, title = bank.cards, BANK_DECK_TITLE
+    else:
+        deck = next((d for d in bank.decks if d.slug == wanted), None)
+        if deck is None:
+            names = ", ".join(["all", *(d.slug for d in bank.decks)])
+            print(f"studybot deck export: no deck {name!r}; the decks are: {names}", file=sys.stderr)
+            return EXIT_CONFIG
+        cards, title = tuple(c for c in bank.cards if c.deck == deck.slug), f"StudyBot · {deck.title}"
+    if target.is_dir():
+        target = target / f"studybot-{wanted}.apkg"
+    elif target.suffix.lower() != ".apkg":
+        target = target.with_name(target.name + ".apkg")
+    content = build_apkg(cards, title, {topic.slug: topic.name for topic in bank.topics})
+    try:
+        # "xb" (create, never replace) unless --force, so even a file that appeared meanwhile is kept
+        with target.open("wb" if force else "xb") as file:
+            file.write(content)
+    except FileExistsError:
+        print(f"studybot deck export: {target} already exists (add --force to replace it)", file=sys.stderr)
+        return EXIT_PROBLEMS
+    except OSError as exc:
+        print(f"studybot deck export: cannot write {target}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    print(f"wrote {len(cards)} cards to {target} (deck {title!r}); in Anki: File > Import")
+    return EXIT_OK
+
+
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -294,6 +334,22 @@ def build_parser() -> argparse.ArgumentParser:
     content_sub = content.add_subparsers(dest="content_command", metavar="SUBCOMMAND", required=True)
     check = content_sub.add_parser("check", help="validate decks and print a summary (exit 1 on errors)")
     check.add_argument("path", nargs="?", type=Path, help="a deck file or folder (default: the configured content)")
+    deck = sub.add_parser("deck", help="work with decks: export one to Anki")
+    deck.set_defaults(print_deck_help=deck.print_help)  # `studybot deck` alone shows what it can do
+    deck_sub = deck.add_subparsers(dest="deck_command", metavar="SUBCOMMAND")
+    export = deck_sub.add_parser(
+        "export",
+        help="write a deck (or all of them) as an Anki package (.apkg)",
+        description="Writes the cards of a shipped deck, or of the whole bank with `all`, to FILE as an Anki "
+        "package: question on the front; answer, key points and follow-ups on the back; tagged by topic. "
+        "Importing a newer export in Anki (File > Import) updates the same notes. An existing FILE is kept "
+        "unless --force. Exit 2 for an unknown deck.",
+    )
+    export.add_argument("name", metavar="NAME", help="a deck's name (see `studybot content check`), or all")
+    export.add_argument(
+        "--anki", dest="file", type=Path, required=True, metavar="FILE", help="the .apkg to write (or a folder)"
+    )
+    export.add_argument("--force", action="store_true", help="replace FILE if it exists")
     grade = sub.add_parser(
         "grade",
         help="grade an answer read from stdin against a card's key points, as the bot would",
@@ -310,6 +366,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "content":
         return _content_check(args.path)
+    if args.command == "deck":
+        if args.deck_command is None:
+            args.print_deck_help()
+            return EXIT_OK
+        return _deck_export(args.name, args.file, args.force)
     if args.command == "grade":
         return _grade(args.card_id, args.json)
     if args.command in ("health", "backup"):

@@ -150,7 +150,9 @@ def compose(
     commands.attach_daily(daily)
     commands.attach_competition(competition)
     commands.attach_plan(PlanService(store, study))
-    commands.attach_privacy(PrivacyService(store, clock))
+    from bot.anki import build_apkg  # /export anki: the core gets the writer, never genanki itself
+
+    commands.attach_privacy(PrivacyService(store, clock, bank=bank, anki=build_apkg))
     links = LinkService(store, study, notifiers)
     commands.attach_links(links)
     pictures = ProgressPicturer()

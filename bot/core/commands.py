@@ -203,7 +203,17 @@ class Commands:
     def attach_privacy(self, privacy: PrivacyService) -> None:
         """/export and /forget."""
         self.register(
-            CommandSpec("export", "/export", "Download everything I store about you (JSON)", private_only=True),
+            CommandSpec(
+                "export",
+                "/export [anki]",
+                "Download everything I store about you (JSON), or the question bank as an Anki deck",
+                private_only=True,
+                options=(
+                    OptionSpec(
+                        "format", "json: your data (the default); anki: the question bank", choices=("json", "anki")
+                    ),
+                ),
+            ),
             privacy.export,
         )
         self.register(

@@ -1,19 +1,31 @@
-"""Learners' data rights: /export (everything we hold about you, as JSON) and /forget (delete it all)."""
+"""Learners' data rights: /export (everything we hold about you, as JSON) and /forget (delete it all); and
+/export anki, the question bank as an Anki deck to study elsewhere."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
 from bot.core.actions import Action, Verb, parse_action
+from bot.core.bank import QuestionBank
 from bot.core.linking import platform_name
-from bot.core.model import Caller, Identity
+from bot.core.model import Caller, Card, Identity
 from bot.core.ports import Clock, StudyStore
 from bot.core.views import Button, Paragraph, Reply, Span, notice
 
 CONFIRM = 1
 CANCEL = 0
+EXPORT_USAGE = (
+    "Usage: /export for everything I store about you (JSON), or /export anki for the question bank as an Anki deck."
+)
+BANK_DECK_TITLE = "StudyBot · deep-learning interview questions"  # the Anki deck of the whole bank (its id too)
+
+# Writes cards as an Anki package (.apkg): (cards, deck title, topic names by slug) -> the file's bytes.
+# bot.anki.build_apkg is the one the program passes in; the core never imports genanki.
+AnkiExporter = Callable[[Sequence[Card], str, Mapping[str, str]], bytes]
 
 
 class PrivacyStore(Protocol):
@@ -31,12 +43,26 @@ class PrivacyPorts(PrivacyStore, StudyStore, Protocol):
 
 
 class PrivacyService:
-    def __init__(self, store: PrivacyPorts, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: PrivacyPorts,
+        clock: Clock,
+        *,
+        bank: QuestionBank | None = None,
+        anki: AnkiExporter | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
+        self.bank = bank
+        self.anki = anki
 
     async def export(self, caller: Caller, args: str = "") -> Reply:
-        """/export: the learner's data as a JSON file."""
+        """/export: the learner's data as a JSON file; /export anki: the question bank as an Anki deck."""
+        wanted = args.strip().lower()
+        if wanted == "anki":
+            return await self.export_anki()
+        if wanted not in ("", "json"):
+            return Reply(blocks=(Paragraph.of(EXPORT_USAGE),), private=True)
         learner = await self.store.find_learner(caller.identity)
         if learner is None:
             return Reply(blocks=(Paragraph.of("I don't hold any data about you yet."),), private=True)
@@ -51,6 +77,25 @@ class PrivacyService:
         return Reply(
             blocks=(Paragraph.of("Here is everything I store about you, as JSON."),),
             attachment=(f"studybot-export-{stamp}.json", content),
+            private=True,
+        )
+
+    async def export_anki(self) -> Reply:
+        """The whole question bank as an .apkg file, with how to import it; nothing is stored or changed."""
+        if self.bank is None or self.anki is None or len(self.bank) == 0:
+            return Reply(blocks=(Paragraph.of("The Anki export is not available here, sorry."),), private=True)
+        topics = {topic.slug: topic.name for topic in self.bank.topics}
+        # a few hundred cards take a moment to write: off the event loop, so other chats are not kept waiting
+        content = await asyncio.to_thread(self.anki, self.bank.cards, BANK_DECK_TITLE, topics)
+        stamp = self.clock.now().strftime("%Y%m%d")
+        return Reply(
+            blocks=(
+                Paragraph.of(
+                    f"Here is the whole question bank ({len(self.bank)} cards) as an Anki deck. In Anki, choose "
+                    "File > Import and pick this file; importing a newer one later updates the same cards."
+                ),
+            ),
+            attachment=(f"studybot-anki-{stamp}.apkg", content),
             private=True,
         )
 
