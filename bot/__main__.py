@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import re
 import sqlite3
 import sys
@@ -268,6 +269,93 @@ def _deck_export(name: str, target: Path, force: bool) -> int:
     return EXIT_OK
 
 
+def _deck_database(args: argparse.Namespace) -> int:
+    """`studybot deck import|list|remove`: decks in the database (the operator's are shared by every chat)."""
+    data = b""
+    if args.deck_command == "import":
+        source: Path = args.file
+        if not source.is_file():
+            print(f"studybot deck import: no such file: {source}", file=sys.stderr)
+            return EXIT_CONFIG
+        size = source.stat().st_size
+        if size > args.max_mb * 1024 * 1024:
+            print(
+                f"studybot deck import: {source} is {size / 1024 / 1024:.1f} MB; the limit is "
+                f"{args.max_mb:g} MB (--max-mb raises it)",
+                file=sys.stderr,
+            )
+            return EXIT_PROBLEMS
+        data = source.read_bytes()
+    return asyncio.run(_deck_database_async(args, data))
+
+
+async def _deck_database_async(args: argparse.Namespace, data: bytes) -> int:
+    from bot.bootstrap import ConfigError, build_app, load_settings
+    from bot.core.decks import DeckFileError, summary_blocks
+    from bot.core.views import render_plain
+
+    command = args.deck_command
+    try:
+        app = await build_app(load_settings())
+    except ConfigError as exc:
+        print(f"studybot: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        assert app.decks is not None
+        library, service = app.library, app.decks
+        if command == "import":
+            source = args.file
+            name, problem = service.check_name(args.name or source.stem, "")
+            if problem:
+                print(f"studybot deck import: {problem}", file=sys.stderr)
+                return EXIT_CONFIG
+            try:
+                outcome = await service.import_file(
+                    owner="",
+                    name=name,
+                    filename=source.name,
+                    data=data,
+                    imported_by="the operator",
+                    skip_invalid=args.skip_invalid,
+                    max_bytes=int(args.max_mb * 1024 * 1024),
+                )
+            except DeckFileError as exc:
+                print(f"studybot deck import: nothing was imported from {source}:", file=sys.stderr)
+                for line in exc.problems:
+                    print(f"  {line}", file=sys.stderr)
+                return EXIT_PROBLEMS
+            print(render_plain(summary_blocks(outcome)))
+            print(f"Every chat can now choose it with /deck use {name}.")
+            return EXIT_OK
+        if command == "list":
+            decks = sorted(library._decks.values(), key=lambda d: (d.owner, d.name))
+            print(f"bank: the shipped question bank, {len(library.shipped)} cards (parts: {', '.join(library.parts)})")
+            for deck in decks:
+                where = "every chat (the operator's)" if deck.owner == "" else f"chat {deck.owner}"
+                print(
+                    f"{deck.name}: {deck.title}, {len(deck.cards)} cards ({len(deck.retired)} retired, "
+                    f"{deck.quiz_cards} with a quiz); {where}; updated {deck.updated_at:%Y-%m-%d %H:%M} UTC"
+                )
+            return EXIT_OK
+        # remove: the operator's deck of that name (a chat's own decks are removed in that chat)
+        found = library.shared_deck(args.name.strip().lower())
+        if found is None:
+            print(f"studybot deck remove: no shared deck {args.name!r} (see `studybot deck list`)", file=sys.stderr)
+            return EXIT_CONFIG
+        if not args.yes:
+            print(
+                f"studybot deck remove: this deletes {found.name} ({len(found.cards) + len(found.retired)} cards) and "
+                "every review of its cards; add --yes to do it",
+                file=sys.stderr,
+            )
+            return EXIT_PROBLEMS
+        reviews = await app.store.delete_deck(found.id)
+        print(f"removed {found.name} and {reviews} reviews of its cards")
+        return EXIT_OK
+    finally:
+        await app.close()
+
+
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -334,7 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
     content_sub = content.add_subparsers(dest="content_command", metavar="SUBCOMMAND", required=True)
     check = content_sub.add_parser("check", help="validate decks and print a summary (exit 1 on errors)")
     check.add_argument("path", nargs="?", type=Path, help="a deck file or folder (default: the configured content)")
-    deck = sub.add_parser("deck", help="work with decks: export one to Anki")
+    deck = sub.add_parser("deck", help="work with decks: import your own, list, remove, export to Anki")
     deck.set_defaults(print_deck_help=deck.print_help)  # `studybot deck` alone shows what it can do
     deck_sub = deck.add_subparsers(dest="deck_command", metavar="SUBCOMMAND")
     export = deck_sub.add_parser(
@@ -350,6 +438,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--anki", dest="file", type=Path, required=True, metavar="FILE", help="the .apkg to write (or a folder)"
     )
     export.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    deck_import = deck_sub.add_parser(
+        "import",
+        help="import a deck file (CSV, Anki .apkg, YAML) that every chat can use",
+        description="Reads FILE (a CSV with a header row: question,answer and optionally id, topic, key_points, "
+        "correct, distractors, explanation, difficulty; an Anki .apkg; or a YAML deck in the shipped schema) into "
+        "the database as a deck every chat can choose with /deck use NAME. Importing the same NAME again updates it "
+        "in place: cards matched by their id (or Anki note id, else question) keep their history, new ones are "
+        "added, missing ones are retired. An invalid file imports nothing (exit 1) unless --skip-invalid.",
+    )
+    deck_import.add_argument("file", metavar="FILE", type=Path, help="the .csv, .apkg or .yaml file")
+    deck_import.add_argument("--name", help="the deck's name (default: from the file name)")
+    deck_import.add_argument("--skip-invalid", action="store_true", help="import the valid rows, list the others")
+    deck_import.add_argument("--max-mb", type=float, default=20.0, help="the largest file accepted, in MB (default 20)")
+    deck_sub.add_parser("list", help="list the decks in the database (the shared ones and every chat's own)")
+    deck_remove = deck_sub.add_parser("remove", help="delete a shared deck and every review of its cards")
+    deck_remove.add_argument("name", metavar="NAME")
+    deck_remove.add_argument("--yes", action="store_true", help="really delete it")
     grade = sub.add_parser(
         "grade",
         help="grade an answer read from stdin against a card's key points, as the bot would",
@@ -370,7 +475,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.deck_command is None:
             args.print_deck_help()
             return EXIT_OK
-        return _deck_export(args.name, args.file, args.force)
+        if args.deck_command == "export":
+            return _deck_export(args.name, args.file, args.force)
+        return _deck_database(args)
     if args.command == "grade":
         return _grade(args.card_id, args.json)
     if args.command in ("health", "backup"):

@@ -20,6 +20,7 @@ from bot.core.bank import DeckError, QuestionBank
 from bot.core.commands import Commands
 from bot.core.competition import CompetitionService
 from bot.core.daily import DailyService
+from bot.core.decks import DeckService, Library
 from bot.core.grading import LexicalGrader
 from bot.core.interview import InterviewService
 from bot.core.linking import LinkService
@@ -54,6 +55,7 @@ class ConfigError(Exception):
 class App:
     settings: Settings
     bank: QuestionBank
+    library: Library
     store: Store
     clock: Clock
     study: StudyService
@@ -63,6 +65,7 @@ class App:
     notifiers: dict[str, Notifier]
     pictures: ProgressPicturer | None = None
     links: LinkService | None = None
+    decks: DeckService | None = None
 
     async def close(self) -> None:
         if isinstance(self.study.grader, ModelGrader):
@@ -115,7 +118,9 @@ async def build_app(settings: Settings, *, clock: Clock | None = None, chat_mode
     except (OSError, sqlite3.Error, DatabaseUnavailable, asyncpg.PostgresError) as exc:
         await store.close()
         raise ConfigError(f"STUDYBOT_DB: cannot open the database at {settings.db_display()}: {exc}") from None
-    return compose(settings, store, bank, clock or SystemClock(), chat_model=chat_model)
+    app = compose(settings, store, bank, clock or SystemClock(), chat_model=chat_model)
+    await app.library.open()  # the decks imported into the database
+    return app
 
 
 def compose(
@@ -131,9 +136,10 @@ def compose(
 ) -> App:
     """The services on an open store, wired as the program runs them (tests pass fakes: a clock, a bank, a
     model server's client, a scheduler without fuzzing, a seeded `rng`, a roomier `throttle`)."""
+    library = Library(bank, store)  # the shipped bank and the decks imported into the database
     study = StudyService(
         store,
-        bank,
+        library,
         clock,
         scheduler=scheduler,
         default_timezone=settings.default_timezone,
@@ -143,7 +149,7 @@ def compose(
     )
     commands = Commands(study, throttle=throttle)
     notifiers: dict[str, Notifier] = {}
-    competition = CompetitionService(store, bank, clock, study, rng=rng)
+    competition = CompetitionService(store, library, clock, study, rng=rng)
     daily = DailyService(
         store, study, notifiers, group_content=competition.daily_poll, poll_sent=competition.attach_message
     )
@@ -152,7 +158,11 @@ def compose(
     commands.attach_plan(PlanService(store, study))
     from bot.anki import build_apkg  # /export anki: the core gets the writer, never genanki itself
 
-    commands.attach_privacy(PrivacyService(store, clock, bank=bank, anki=build_apkg))
+    commands.attach_privacy(PrivacyService(store, clock, bank=bank, anki=build_apkg, after_forget=library.reload))
+    from bot.deckfile import parse_deck_file  # file formats (zip, an Anki SQLite collection) stay out of the core
+
+    decks = DeckService(library, store, clock, parse=parse_deck_file, max_bytes=settings.import_max_bytes)
+    commands.attach_decks(decks)
     links = LinkService(store, study, notifiers)
     commands.attach_links(links)
     pictures = ProgressPicturer()
@@ -161,6 +171,7 @@ def compose(
     return App(
         settings=settings,
         bank=bank,
+        library=library,
         store=store,
         clock=clock,
         study=study,
@@ -170,6 +181,7 @@ def compose(
         notifiers=notifiers,
         pictures=pictures,
         links=links,
+        decks=decks,
     )
 
 
@@ -228,7 +240,7 @@ async def run_platforms(settings: Settings, *, stop: asyncio.Event | None = None
         loop.add_signal_handler(sig, stop_event.set)
     started: list[Any] = []
     runner = MatchRunner(app.competition, app.notifiers, app.clock)
-    ticker = DailyTicker(app.daily, app.links)
+    ticker = DailyTicker(app.daily, app.links, library=app.library)
     try:
         if settings.telegram_token is not None:
             telegram = telegram_adapter(app)

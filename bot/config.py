@@ -59,8 +59,14 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = Field(default=None, alias="STUDYBOT_LLM_API_KEY")
     llm_timeout: float = Field(default=10.0, gt=0, le=120, alias="STUDYBOT_LLM_TIMEOUT")
     llm_calls_per_hour: int = Field(default=30, ge=0, le=10_000, alias="STUDYBOT_LLM_CALLS_PER_HOUR")
+    # the largest deck file accepted from a chat (/deck import); Telegram lets bots download up to 20 MB
+    import_max_mb: float = Field(default=2.0, gt=0, le=20, alias="STUDYBOT_IMPORT_MAX_MB")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", alias="LOG_LEVEL")
     log_format: Literal["text", "json"] = Field(default="text", alias="LOG_FORMAT")
+
+    @property
+    def import_max_bytes(self) -> int:
+        return int(self.import_max_mb * 1024 * 1024)
 
     @field_validator("telegram_token", "discord_token", mode="before")
     @classmethod

@@ -19,6 +19,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.core.competition import CompetitionService
 from bot.core.daily import PUSH_PLATFORMS, DailyService, quiet_until
+from bot.core.decks import Library
 from bot.core.linking import LinkService
 from bot.core.model import Match, Round
 from bot.core.ports import Clock, Delivery, Notifier
@@ -33,14 +34,25 @@ class DailyTicker:
     """Runs DailyService.tick once a minute on an AsyncIOScheduler."""
 
     def __init__(
-        self, daily: DailyService, links: LinkService | None = None, *, interval: timedelta = timedelta(minutes=1)
+        self,
+        daily: DailyService,
+        links: LinkService | None = None,
+        *,
+        interval: timedelta = timedelta(minutes=1),
+        library: Library | None = None,
     ) -> None:
         self.daily = daily
         self.links = links  # its messages for accounts on this process's platforms go out with the tick
+        self.library = library  # decks imported or removed by another process are read again
         self.interval = interval
         self.scheduler = AsyncIOScheduler(timezone="UTC")
 
     async def tick(self) -> None:
+        if self.library is not None:
+            try:
+                await self.library.refresh()
+            except Exception:  # the decks read before stay in use
+                log.exception("reading the decks again failed")
         if self.links is not None:
             try:
                 await self.links.deliver_notices()

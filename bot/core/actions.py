@@ -28,6 +28,7 @@ class Verb(enum.StrEnum):
     # the question after unanswered daily pushes: target = subscription id, arg = keep 0, move 1, stop 2,
     # or 100 + an hour to move the push to
     DAILY_CHECK_IN = "dk"
+    DECK_REMOVE = "dx"  # /deck remove's confirmation: target = deck id, arg 1 remove, 0 keep
 
 
 _PATTERN = re.compile(r"^([a-z]{2}):(\d{1,15})(?::(\d{1,3}))?$")

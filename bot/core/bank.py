@@ -178,6 +178,7 @@ class QuestionBank:
         }
         self.decks: tuple[DeckInfo, ...] = tuple(decks)
         self.glossary = glossary or Glossary()
+        self.chosen = False  # a pool of the decks a chat chose (/deck use), not the shipped bank
 
     # --- loading -----------------------------------------------------------------------------
 
@@ -291,6 +292,10 @@ class QuestionBank:
         return cls(cards, ordered_topics, decks, glossary, aliases)
 
     # --- lookup --------------------------------------------------------------------------------
+
+    async def pool_for(self, chat_key: str) -> QuestionBank:
+        """The cards a chat draws from: the whole bank here; a Library (bot.core.decks) knows chats' decks."""
+        return self
 
     @property
     def cards(self) -> tuple[Card, ...]:

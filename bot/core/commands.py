@@ -14,9 +14,10 @@ from typing import Literal
 from bot.core.actions import Verb, parse_action
 from bot.core.competition import CompetitionService
 from bot.core.daily import DailyService
+from bot.core.decks import DeckService
 from bot.core.interview import InterviewService
 from bot.core.linking import LinkService
-from bot.core.model import Caller
+from bot.core.model import Caller, Upload
 from bot.core.plan import PlanService
 from bot.core.privacy import PrivacyService
 from bot.core.progress import ProgressService
@@ -38,7 +39,7 @@ class OptionSpec:
 
     name: str
     description: str
-    kind: Literal["text", "integer"] = "text"
+    kind: Literal["text", "integer", "attachment"] = "text"  # attachment: a file, passed as an Upload
     required: bool = False
     choices: tuple[str, ...] = ()
     autocomplete: Literal["topic", "zone"] | None = None
@@ -61,6 +62,7 @@ class CommandSpec:
 
 
 NoticeProvider = Callable[[Caller], Awaitable[str | None]]
+UploadHandler = Callable[[Caller, str, Upload | None], Awaitable[Reply]]
 
 
 ActionHandler = Callable[[Caller, str], Awaitable[Reply]]
@@ -76,6 +78,7 @@ class Commands:
         self.throttle = throttle or Throttle(study.clock)
         self._specs: dict[str, CommandSpec] = {}
         self._handlers: dict[str, CommandHandler] = {}
+        self._upload_handlers: dict[str, UploadHandler] = {}
         self._verb_handlers: dict[Verb, ActionHandler] = {}
         self._notice_providers: list[NoticeProvider] = []
         self._interview: InterviewService | None = None
@@ -250,6 +253,29 @@ class Commands:
         )
         self.add_notice_provider(links.notice_for)
 
+    def attach_decks(self, decks: DeckService) -> None:
+        """/deck: the decks this chat draws from, imports (a file sent with the command) and removal."""
+        self.register_upload(
+            CommandSpec(
+                "deck",
+                "/deck [use NAMES | import [NAME] | remove NAME]",
+                "The decks this chat practises from; import your own (CSV, Anki .apkg, YAML)",
+                options=(
+                    OptionSpec(
+                        "action",
+                        "list (the default), use, import or remove",
+                        choices=("list", "use", "import", "remove"),
+                    ),
+                    OptionSpec("names", "Deck name(s), e.g. bank,my-notes; for import, the new deck's name"),
+                    OptionSpec("file", "The deck file to import (.csv, .apkg, .yaml)", kind="attachment"),
+                ),
+                admin_aware=True,
+                audience="chat",
+            ),
+            decks.command,
+        )
+        self.register_verbs(decks.press, Verb.DECK_REMOVE)
+
     def attach_progress(self, progress: ProgressService) -> None:
         """/stats also draws the learner's progress: a picture sent with the text."""
         self._progress = progress
@@ -283,6 +309,20 @@ class Commands:
         """Add a command (later services plug in here)."""
         self._specs[spec.name] = spec
         self._handlers[spec.name] = handler
+
+    def register_upload(self, spec: CommandSpec, handler: UploadHandler) -> None:
+        """A command that may come with a file (`Commands.run(..., upload=...)`)."""
+        self._specs[spec.name] = spec
+        self._upload_handlers[spec.name] = handler
+
+        async def without_file(caller: Caller, args: str) -> Reply:
+            return await handler(caller, args, None)
+
+        self._handlers[spec.name] = without_file
+
+    def takes_upload(self, name: str) -> bool:
+        """Whether /name reads a file sent with it (adapters pass documents and attachments only then)."""
+        return name.lower() in self._upload_handlers
 
     def register_verbs(self, handler: ActionHandler, *verbs: Verb) -> None:
         """Route button actions with these verbs to another service."""
@@ -320,8 +360,8 @@ class Commands:
             return Reply(blocks=(Paragraph.of(SLOW_DOWN),), notice=SLOW_DOWN)
         return Reply(notice=SLOW_DOWN)  # already told: a notice only, nothing posted in the chat
 
-    async def run(self, caller: Caller, name: str, args: str = "") -> Reply:
-        """Run a command by name (without the slash or @botname)."""
+    async def run(self, caller: Caller, name: str, args: str = "", upload: Upload | None = None) -> Reply:
+        """Run a command by name (without the slash or @botname); `upload`: a file sent with it."""
         if (refusal := self._slow_down(caller)) is not None:
             return refusal
         name = name.lower()
@@ -335,6 +375,8 @@ class Commands:
             return Reply(blocks=(Paragraph.of(f"/{name} works in a private chat with me, to keep your data yours."),))
         if len(args) > MAX_ARGS:
             return Reply(blocks=(Paragraph.of(f"That is too long for /{name}. Usage: {spec.usage}"),))
+        if upload is not None and name in self._upload_handlers:
+            return await self._upload_handlers[name](caller, args.strip(), upload)
         return await handler(caller, args.strip())
 
     async def press(self, caller: Caller, data: str) -> Reply:
@@ -463,7 +505,7 @@ class Commands:
         return await self.study.next_question(caller, args or None)
 
     async def _topics(self, caller: Caller, args: str) -> Reply:
-        return self.study.topics_view()
+        return self.study.topics_view(await self.study.bank.pool_for(caller.chat.key))
 
     async def _stats(self, caller: Caller, args: str) -> Reply:
         reply = await self.study.stats(caller)

@@ -124,8 +124,9 @@ class CompetitionService:
 
     # --- starting ------------------------------------------------------------------------------
 
-    def parse_args(self, args: str) -> tuple[int, str | None, int] | str:
-        """(questions, topic, seconds) or an error message."""
+    def parse_args(self, args: str, pool: QuestionBank | None = None) -> tuple[int, str | None, int] | str:
+        """(questions, topic, seconds) or an error message; the topic is one of `pool`'s (default: the bank)."""
+        bank = pool or self.bank
         numbers: list[int] = []
         words: list[str] = []
         for token in args.split():
@@ -143,23 +144,26 @@ class CompetitionService:
             return f"Rounds last {SECONDS_RANGE[0]}-{SECONDS_RANGE[1]} seconds. {USAGE}"
         topic: str | None = None
         if words:
-            found = self.bank.find_topic(" ".join(words))
+            found = bank.find_topic(" ".join(words))
             if found is None:
-                topics = ", ".join(t.slug for t in self.bank.topics)
+                topics = ", ".join(t.slug for t in bank.topics)
                 return f"I don't know the topic “{' '.join(words)[:40]}”. Topics: {topics}. {USAGE}"
             topic = found.slug
         return questions, topic, seconds
 
-    def _quiz_cards(self, topic: str | None) -> list[Card]:
-        pool = self.bank.cards_in(topic) if topic else self.bank.cards
-        return [card for card in pool if card.quiz is not None]
+    def _quiz_cards(self, topic: str | None, pool: QuestionBank | None = None) -> list[Card]:
+        bank = pool or self.bank
+        cards = bank.cards_in(topic) if topic else bank.cards
+        return [card for card in cards if card.quiz is not None]
 
-    async def _weak_cards(self, chat_key: str, questions: int) -> tuple[list[Card], Paragraph]:
+    async def _weak_cards(
+        self, chat_key: str, questions: int, pool: QuestionBank | None = None
+    ) -> tuple[list[Card], Paragraph]:
         """Questions from the topics this chat answered worst (weakest first, enough to fill the match,
         topped up from the rest), and a line saying which; every topic when the chat has no history."""
         evidence = await self.store.chat_card_results(chat_key, self.clock.now() - CHAT_WINDOW)
-        scores = rank_topics(evidence, self.bank)
-        everything = self._quiz_cards(None)
+        scores = rank_topics(evidence, pool or self.bank)
+        everything = self._quiz_cards(None, pool)
         if not scores:
             return self.rng.sample(everything, min(questions, len(everything))), Paragraph.of(
                 f"This chat doesn't have enough quiz answers yet to tell its weakest topics (a topic counts after "
@@ -171,7 +175,7 @@ class CompetitionService:
             if len(chosen) >= questions:
                 break
             weakest.append(score)
-            cards = self._quiz_cards(score.topic.slug)
+            cards = self._quiz_cards(score.topic.slug, pool)
             chosen += self.rng.sample(cards, min(questions - len(chosen), len(cards)))
         rest = [card for card in everything if card not in chosen]
         chosen += self.rng.sample(rest, min(questions - len(chosen), len(rest)))
@@ -189,7 +193,17 @@ class CompetitionService:
             return await self.state(running)
         words = args.split()
         weak = any(word.casefold() == WEAK_WORD for word in words)
-        parsed = self.parse_args(" ".join(word for word in words if word.casefold() != WEAK_WORD))
+        pool = await self.bank.pool_for(caller.chat.key)
+        if not self._quiz_cards(None, pool):
+            return Reply(
+                blocks=(
+                    Paragraph.of(
+                        "None of the cards this chat practises from has a quiz question, so there is nothing for "
+                        "/quiz to ask. /deck shows this chat's decks; /deck use bank brings back the shipped bank."
+                    ),
+                )
+            )
+        parsed = self.parse_args(" ".join(word for word in words if word.casefold() != WEAK_WORD), pool)
         if isinstance(parsed, str):
             return Reply(blocks=(Paragraph.of(parsed),))
         questions, topic, seconds = parsed
@@ -197,9 +211,9 @@ class CompetitionService:
             return Reply(blocks=(Paragraph.of(f"Choose a topic or weak, not both. {USAGE}"),))
         note: Paragraph | None = None
         if weak:
-            chosen, note = await self._weak_cards(caller.chat.key, questions)
+            chosen, note = await self._weak_cards(caller.chat.key, questions, pool)
         else:
-            cards = self._quiz_cards(topic)
+            cards = self._quiz_cards(topic, pool)
             if not cards:
                 return Reply(blocks=(Paragraph.of("There are no multiple-choice questions for that topic yet."),))
             chosen = self.rng.sample(cards, min(questions, len(cards)))
@@ -557,7 +571,8 @@ class CompetitionService:
     async def daily_poll(self, sub: Subscription, now: datetime) -> Reply:
         """A group's daily question: one quiz poll, its correct answers counted on the leaderboard."""
         recent = set(await self.store.recent_round_cards(sub.chat_key, 60))
-        cards = self._quiz_cards(None)
+        # from the chat's decks; the shipped bank's when none of them has a quiz question
+        cards = self._quiz_cards(None, await self.bank.pool_for(sub.chat_key)) or self._quiz_cards(None)
         fresh = [card for card in cards if card.id not in recent] or cards
         card = self.rng.choice(fresh)
         assert card.quiz is not None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -117,6 +117,18 @@ class Caller:
     display_name: str
     chat: Chat
     is_chat_admin: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A file the user sent with a command (a Telegram document, a Discord attachment, a terminal path).
+
+    `size` is what the platform says before downloading (None when it does not say); `read` downloads it,
+    so a service can refuse an oversized file without fetching it."""
+
+    filename: str
+    size: int | None
+    read: Callable[[], Awaitable[bytes]]
 
 
 class Rating(enum.IntEnum):

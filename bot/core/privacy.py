@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -50,11 +50,13 @@ class PrivacyService:
         *,
         bank: QuestionBank | None = None,
         anki: AnkiExporter | None = None,
+        after_forget: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
         self.bank = bank
         self.anki = anki
+        self.after_forget = after_forget  # the library reads the decks again: the learner's own are gone
 
     async def export(self, caller: Caller, args: str = "") -> Reply:
         """/export: the learner's data as a JSON file; /export anki: the question bank as an Anki deck."""
@@ -133,6 +135,8 @@ class PrivacyService:
         if action.arg == CANCEL:
             return Reply(blocks=(Paragraph.of("Cancelled: nothing was deleted."),), edit=True, private=True)
         identities = await self.store.forget_learner(learner.id)
+        if self.after_forget is not None:
+            await self.after_forget()
         platforms = sorted({platform_name(i.platform) for i in identities})
         covered = f" ({', '.join(platforms)})" if platforms else ""
         return Reply(

@@ -181,7 +181,7 @@ class StudyService:
         self.rng = rng or random.Random()
         self.lexical = LexicalGrader(bank.cards, bank.glossary)
         self.grader: Grader = grader or self.lexical
-        self._answer_cache: dict[str, tuple[Paragraph | Title | Bullets, ...]] = {}
+        self._answer_cache: dict[str, tuple[Card, tuple[Paragraph | Title | Bullets, ...]]] = {}
 
     # --- learners ------------------------------------------------------------------------------
 
@@ -206,9 +206,10 @@ class StudyService:
         if topic_text and topic_text.strip().casefold() == "weak":
             topic = WEAK
         elif topic_text and topic_text.strip():
-            found = self.bank.find_topic(topic_text)
+            pool = await self.bank.pool_for(caller.chat.key)
+            found = pool.find_topic(topic_text)
             if found is None:
-                return self.unknown_topic(topic_text)
+                return self.unknown_topic(topic_text, pool)
             topic = found.slug
         if learner is None or learner.display_name != caller.display_name.strip()[:64]:
             learner = await self.learner(caller)
@@ -216,8 +217,8 @@ class StudyService:
             learner, caller.chat.key, topic, asker=caller.display_name if caller.chat.is_group else None
         )
 
-    def unknown_topic(self, topic_text: str) -> Reply:
-        names = ", ".join(t.slug for t in self.bank.topics)
+    def unknown_topic(self, topic_text: str, pool: QuestionBank | None = None) -> Reply:
+        names = ", ".join(t.slug for t in (pool or self.bank).topics)
         return Reply(
             blocks=(
                 Paragraph.of(f"I don't know the topic “{topic_text.strip()[:60]}”."),
@@ -227,12 +228,18 @@ class StudyService:
         )
 
     def _pick(
-        self, learner: Learner, topic: str | None, context: PickContext, weakest: tuple[str, ...] = ()
+        self,
+        learner: Learner,
+        topic: str | None,
+        context: PickContext,
+        weakest: tuple[str, ...] = (),
+        pool: QuestionBank | None = None,
     ) -> tuple[Card, bool] | None:
         """(card, is new): due reviews first (most overdue first), then new cards within the daily cap.
 
         Under a plan, new cards of its topics come first; a rushed plan puts the article's questions
-        first, then the `weakest` topics (weakest first)."""
+        first, then the `weakest` topics (weakest first). `pool`: the chat's decks (default: the bank)."""
+        bank = pool or self.bank
         now = self.clock.now()
         schedule, skipped = context.schedule, context.skipped
         today = local_day(now, learner.timezone)
@@ -240,7 +247,7 @@ class StudyService:
         for card_id, due_at, first_day in schedule:
             if due_at > now:
                 break
-            card = self.bank.card(card_id)
+            card = bank.card(card_id)
             if card is not None and card_id not in skipped and (topic is None or card.topic == topic):
                 due.append((card, first_day))
         if due:
@@ -253,8 +260,8 @@ class StudyService:
         if sum(1 for _, _, first_day in schedule if first_day == today) >= learner.new_per_day:
             return None
         seen = {card_id for card_id, _, _ in schedule}
-        pool = self.bank.cards_in(topic) if topic else self.bank.cards
-        fresh = [card for card in pool if card.id not in seen and card.id not in skipped]
+        cards = bank.cards_in(topic) if topic else bank.cards
+        fresh = [card for card in cards if card.id not in seen and card.id not in skipped]
         if not fresh:
             return None
         plan = context.plan
@@ -289,8 +296,11 @@ class StudyService:
                 started.add(card_id)
         return started
 
-    def waiting(self, learner: Learner, context: PickContext, topic: str | None = None) -> int:
+    def waiting(
+        self, learner: Learner, context: PickContext, topic: str | None = None, pool: QuestionBank | None = None
+    ) -> int:
         """Due reviews held back for later days by the daily cap (0 while today's cap is not reached)."""
+        bank = pool or self.bank
         started = self.reviewed_today(learner, context)
         if len(started) < learner.reviews_per_day:
             return 0
@@ -302,7 +312,7 @@ class StudyService:
             if due <= now
             and card_id not in started
             and first_day != today
-            and (card := self.bank.card(card_id)) is not None
+            and (card := bank.card(card_id)) is not None
             and (topic is None or card.topic == topic)
         )
 
@@ -325,10 +335,12 @@ class StudyService:
             )
         )
 
-    def _ahead_of_schedule(self, topic: str, context: PickContext) -> tuple[Card, bool] | None:
+    def _ahead_of_schedule(
+        self, topic: str, context: PickContext, pool: QuestionBank | None = None
+    ) -> tuple[Card, bool] | None:
         """The topic's seen card due soonest (nothing of it is due now): practice ahead of schedule."""
         for card_id, _due, _first_day in context.schedule:  # most due first
-            card = self.bank.card(card_id)
+            card = (pool or self.bank).card(card_id)
             if card is not None and card.topic == topic and card_id not in context.skipped:
                 return card, False
         return None
@@ -392,14 +404,15 @@ class StudyService:
         weakest: tuple[str, ...] = ()
         if context.plan is not None and context.plan.rushed and chosen is None:
             weakest = tuple(score.topic.slug for score in (await self.topic_scores(learner))[:3])
-        picked = self._pick(learner, chosen, context, weakest)
+        pool = await self.bank.pool_for(chat_key)
+        picked = self._pick(learner, chosen, context, weakest, pool)
         if picked is None and topic == WEAK and chosen is not None:
-            picked = self._ahead_of_schedule(chosen, context)
+            picked = self._ahead_of_schedule(chosen, context, pool)
             if picked is not None:
                 name = self._topic_name(chosen)
                 notes.append(Paragraph.of(Span(f"Nothing in {name} is due, so this card comes early.", "italic")))
         if picked is None:
-            return self._caught_up(learner, chosen, context, edit=edit, notes=tuple(notes))
+            return self._caught_up(learner, chosen, context, edit=edit, notes=tuple(notes), pool=pool)
         card, is_new = picked
         if not is_new and (backlog := self.backlog_note(learner, context)) is not None:
             notes.append(backlog)
@@ -414,16 +427,18 @@ class StudyService:
         *,
         edit: bool,
         notes: tuple[Paragraph, ...] = (),
+        pool: QuestionBank | None = None,
     ) -> Reply:
+        bank = pool or self.bank
         now = self.clock.now()
         lines: list[Paragraph] = list(notes)
         where = f" in {topic}" if topic else ""
         today = local_day(now, learner.timezone)
         new_today = sum(1 for _, _, first_day in context.schedule if first_day == today)
         seen = {card_id for card_id, _, _ in context.schedule}
-        pool = self.bank.cards_in(topic) if topic else self.bank.cards
-        unseen = sum(1 for card in pool if card.id not in seen)
-        waiting = self.waiting(learner, context, topic)
+        cards = bank.cards_in(topic) if topic else bank.cards
+        unseen = sum(1 for card in cards if card.id not in seen)
+        waiting = self.waiting(learner, context, topic, bank)
         lines.append(
             Paragraph.of(
                 Span(f"All caught up{where} for today! 🎉" if waiting else f"All caught up{where}! 🎉", "bold")
@@ -449,7 +464,7 @@ class StudyService:
         elif not unseen:
             lines.append(Paragraph.of(f"You have seen every card{where}."))
         # the next review in this topic, not another topic's card
-        in_pool = {card.id for card in pool}
+        in_pool = {card.id for card in cards}
         next_due = min(
             (due for card_id, due, _ in context.schedule if topic is None or card_id in in_pool), default=None
         )
@@ -552,17 +567,18 @@ class StudyService:
         return tuple(previews)
 
     def _answer_blocks(self, card: Card) -> tuple[Paragraph | Title | Bullets, ...]:
-        # the bank does not change while the bot runs, so each card's answer is laid out once
+        # each card's answer is laid out once (a re-imported deck's changed card is a new Card object)
         cached = self._answer_cache.get(card.id)
-        if cached is None:
-            cached = self._answer_cache[card.id] = self._lay_out_answer(card)
-        return cached
+        if cached is None or cached[0] is not card:
+            cached = self._answer_cache[card.id] = (card, self._lay_out_answer(card))
+        return cached[1]
 
     @staticmethod
     def _lay_out_answer(card: Card) -> tuple[Paragraph | Title | Bullets, ...]:
         blocks: list[Paragraph | Title | Bullets] = [Paragraph.of(Span(card.question, "bold")), Title("Model answer")]
         blocks += [b for b in text_blocks(card.answer) if isinstance(b, Paragraph | Bullets)]
-        blocks += [Title("Key points"), Bullets.of(*(point.text for point in card.key_points))]
+        if card.key_points:
+            blocks += [Title("Key points"), Bullets.of(*(point.text for point in card.key_points))]
         if card.follow_ups:
             blocks += [Title("An interviewer may ask next"), Bullets.of(*card.follow_ups)]
         return tuple(blocks)
@@ -767,6 +783,12 @@ class StudyService:
         reason = self.lexical.non_answer(card, text, len(attempt.options) if choosing else 0)
         if reason is not None:
             return self._not_an_answer(card, attempt, text, reason)
+        if not card.key_points:  # an imported card without key points: the learner compares and rates
+            compare = Paragraph.of(
+                Span("This card has no key points to check your words against", "bold"),
+                ": compare your answer with the model answer below, then rate how well you knew it.",
+            )
+            return await self._reveal(learner, attempt, card, view.state, (compare,), edit=False)
         judgement = await self.grader.judge(card, text, learner.id)
         return await self._reveal(learner, attempt, card, view.state, self.judgement_blocks(judgement), edit=False)
 
@@ -839,18 +861,21 @@ class StudyService:
 
     # --- info ----------------------------------------------------------------------------------
 
-    def topics_view(self) -> Reply:
+    def topics_view(self, pool: QuestionBank | None = None) -> Reply:
+        """The topics of `pool` (a chat's decks; default: the bank), with how many cards each has."""
+        bank = pool or self.bank
         items = tuple(
-            (Span(topic.slug, "code"), f" {topic.name} ({len(self.bank.cards_in(topic.slug))})")
-            for topic in self.bank.topics
+            (Span(topic.slug, "code"), f" {topic.name} ({len(bank.cards_in(topic.slug))})") for topic in bank.topics
         )
-        return Reply(
-            blocks=(
-                Title(f"{plural(len(self.bank.topics), 'topic')}, {plural(len(self.bank), 'card')}"),
-                Bullets(items),
-                Paragraph.of("Practise one with /question ", Span("topic", "code"), ", e.g. /question transformers"),
-            )
+        example = bank.topics[0].slug if bank.topics and bank.chosen else "transformers"
+        blocks: tuple[Title | Bullets | Paragraph, ...] = (
+            Title(f"{plural(len(bank.topics), 'topic')}, {plural(len(bank), 'card')}"),
+            Bullets(items),
+            Paragraph.of("Practise one with /question ", Span("topic", "code"), f", e.g. /question {example}"),
         )
+        if bank.chosen:
+            blocks += (Paragraph.of("These are the decks this chat practises from; /deck shows and changes them."),)
+        return Reply(blocks=blocks)
 
     async def stats_for(self, learner: Learner) -> Stats:
         now = self.clock.now()

@@ -44,6 +44,15 @@ class PrivacyRepository:
             marks = ", ".join("?" for _ in keys)
             chats = await self.db.fetch(f"SELECT * FROM chats WHERE chat_key IN ({marks})", *keys)
             data["chats"] = [rows.exported(row) for row in chats]
+            # the decks they imported in their private chats, with every card
+            decks = await self.db.fetch(f"SELECT * FROM decks WHERE owner IN ({marks}) ORDER BY id", *keys)
+            data["decks"] = [rows.exported(row) for row in decks]
+            cards = await self.db.fetch(
+                f"SELECT * FROM deck_cards WHERE deck_id IN (SELECT id FROM decks WHERE owner IN ({marks})) "
+                "ORDER BY deck_id, position",
+                *keys,
+            )
+            data["deck_cards"] = [rows.exported(row) for row in cards]
         data["learner"] = data.pop("learners")[0] if data["learners"] else None
         return data
 
@@ -56,8 +65,13 @@ class PrivacyRepository:
             if keys:
                 marks = ", ".join("?" for _ in keys)
                 await tx.execute(f"DELETE FROM chats WHERE chat_key IN ({marks})", *keys)
-                for table in ("subscriptions", "matches", "rounds"):  # their private chats' solo quizzes too
+                for table in ("subscriptions", "matches", "rounds", "chat_decks"):  # their private chats' too
                     await tx.execute(f"DELETE FROM {table} WHERE chat_key IN ({marks})", *keys)
+                # the decks they imported in their private chats
+                await tx.execute(
+                    f"DELETE FROM deck_cards WHERE deck_id IN (SELECT id FROM decks WHERE owner IN ({marks}))", *keys
+                )
+                await tx.execute(f"DELETE FROM decks WHERE owner IN ({marks})", *keys)
             for identity in identities:  # what is kept per account: wrong link codes, messages waiting
                 for table in ("link_failures", "link_notices"):
                     await tx.execute(

@@ -14,6 +14,7 @@ from bot.storage.chats import ChatRepository
 from bot.storage.competition import CompetitionRepository
 from bot.storage.daily import DailyRepository
 from bot.storage.db import Database, open_database
+from bot.storage.decks import DeckRepository
 from bot.storage.interviews import InterviewRepository
 from bot.storage.links import LinkRepository
 from bot.storage.plans import PlanRepository
@@ -32,6 +33,7 @@ class Store(
     InterviewRepository,
     PlanRepository,
     LinkRepository,
+    DeckRepository,
 ):
     """All persistence of StudyBot, on SQLite (the embedded default) or PostgreSQL."""
 

@@ -16,7 +16,8 @@ import genanki  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from bot.core.deckfile import DeckFileError, ImportedCard, ParsedDeck, parse_deck_file
+from bot.core.decks import DeckFileError, ImportedCard, ParsedDeck
+from bot.deckfile import parse_deck_file
 
 MB = 1024 * 1024
 KNOWN_COLUMNS = "id, question, answer, topic, key_points, correct, distractors, explanation, difficulty"

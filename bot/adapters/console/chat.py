@@ -13,6 +13,7 @@ import contextlib
 import getpass
 import math
 import os
+import shlex
 import shutil
 import sys
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from bot.adapters.console.lines import Lines, PipedLines, TerminalLines
 from bot.adapters.console.text import MAX_WIDTH, Look, keys_for, render, wrap
 from bot.core.commands import Commands
 from bot.core.competition import CompetitionService
-from bot.core.model import Caller, Chat, Identity
+from bot.core.model import Caller, Chat, Identity, Upload
 from bot.core.views import Block, Button, Picture, Reply
 
 PLATFORM = "console"
@@ -166,6 +167,8 @@ class ConsoleChat:
                 self._say("That doesn't look like a command. Try /help.")
                 return True
             name, args = parsed
+            if self.commands.takes_upload(name) and args.split()[:1] == ["import"]:
+                return await self._import_file(name, args)
             self._show(await self.commands.run(self.caller, name, args))
             return True
         if self._quiz_keys:  # while a quiz runs, its letters answer it and nothing else does
@@ -187,6 +190,29 @@ class ConsoleChat:
             self._say("No question is open. Send /question to get one, or /help.")
         else:
             self._show(reply)
+        return True
+
+    async def _import_file(self, name: str, args: str) -> bool:
+        """`/deck import PATH [NAME]`: the terminal's user is on this machine, so a file path is the upload."""
+        try:
+            words = shlex.split(args)
+        except ValueError:
+            self._say("I couldn't read that line: a quote is not closed.")
+            return True
+        if len(words) < 2:
+            self._show(await self.commands.run(self.caller, name, args))
+            return True
+        path, size = await asyncio.to_thread(_file_size, words[1])
+        if size is None:
+            self._say(f"I can't find the file {path}.")
+            return True
+        rest = " ".join(["import", *words[2:]])
+
+        async def read() -> bytes:
+            return await asyncio.to_thread(path.read_bytes)
+
+        upload = Upload(path.name, size, read)
+        self._show(await self.commands.run(self.caller, name, rest, upload=upload))
         return True
 
     # --- the quiz clock ----------------------------------------------------------------------------
@@ -337,3 +363,12 @@ def _user_name() -> str:
         return getpass.getuser() or "you"
     except (KeyError, OSError):
         return "you"
+
+
+def _file_size(typed: str) -> tuple[Path, int | None]:
+    """The file a typed path names (~ expanded) and its size, None when there is no such regular file."""
+    path = Path(typed).expanduser()
+    try:
+        return path, (path.stat().st_size if path.is_file() else None)
+    except OSError:
+        return path, None

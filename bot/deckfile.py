@@ -17,7 +17,6 @@ import re
 import sqlite3
 import tempfile
 import time
-import unicodedata
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,9 +36,8 @@ from bot.core.bank import (
     DeckHeader,
     _describe,
 )
+from bot.core.decks import MAX_CARDS, MAX_FILE_BYTES, DeckFileError, ImportedCard, ParsedDeck, slug_of
 
-MAX_FILE_BYTES = 2 * 1024 * 1024  # from chat; the CLI passes its own max_bytes
-MAX_CARDS = 2000
 MAX_UNCOMPRESSED = 64 * 1024 * 1024  # total uncompressed size allowed inside an .apkg
 ANSWER_MAX = 3000
 KEY_POINT_MAX = 100
@@ -50,7 +48,6 @@ TOPIC_NAME_MAX = 100  # the topic as written
 ID_MAX = 100  # a CSV `id`
 TITLE_MAX = 100  # a deck title longer than this is cut
 
-MAX_PROBLEMS = 10  # listed in a DeckFileError
 MAX_ENTRIES = 10_000  # files in an .apkg
 BOMB_RATIO = 200  # an .apkg member over BOMB_MIN_SIZE compressed more than this is refused
 BOMB_MIN_SIZE = 1024 * 1024
@@ -61,43 +58,6 @@ YAML_NODES_PER_CARD = 100  # a YAML deck may hold this many values per allowed c
 CSV_COLUMNS = ("id", "question", "answer", "topic", "key_points", "correct", "distractors", "explanation", "difficulty")
 CSV_REQUIRED = ("question", "answer")
 CSV_LIST_SEPARATOR = ";"  # between key points, and between distractors
-
-
-class DeckFileError(Exception):
-    """The file as a whole is refused (nothing imported): `problems` lists the first ones (at most 10), each
-    naming file, row/note and field, e.g. "cards.csv: row 4, field 'answer': empty"; `total` counts them all."""
-
-    def __init__(self, problems: Sequence[str]) -> None:
-        self.problems: list[str] = list(problems[:MAX_PROBLEMS])
-        self.total = len(problems)
-        more = self.total - len(self.problems)
-        super().__init__("\n".join(self.problems) + (f"\n(and {more} more)" if more else ""))
-
-
-@dataclass(frozen=True, slots=True)
-class ImportedCard:
-    ref: str  # where it came from, for messages: "row 4" / "note 1699999999999" / "card 'my-id'"
-    local_id: str | None  # the CSV `id` column, the Anki note id (str), or the YAML card id; None when absent
-    question: str
-    answer: str
-    topic: str | None  # a slug ([a-z0-9-], <= 48) made from the `topic` text, or None
-    topic_name: str | None  # the topic as written (trimmed), or None
-    key_points: tuple[str, ...] = ()
-    correct: str | None = None
-    distractors: tuple[str, ...] = ()  # exactly 3 when `correct` is set (the bank's quiz shape: 4 options)
-    explanation: str | None = None
-    difficulty: int = 2  # 1-3
-    follow_ups: tuple[str, ...] = ()  # YAML only (up to 3)
-    quiz_prompt: str | None = None  # YAML only: the quiz's own prompt; elsewhere the quiz asks `question`
-
-
-@dataclass(frozen=True, slots=True)
-class ParsedDeck:
-    kind: Literal["csv", "apkg", "yaml"]
-    title: str | None  # YAML deck title, or the Anki deck name of most notes, else None
-    cards: tuple[ImportedCard, ...]
-    skipped: tuple[str, ...]  # with skip_invalid: one line per skipped row/note and why
-    media_skipped: int  # .apkg media files (images, sounds) not imported
 
 
 def parse_deck_file(
@@ -135,12 +95,6 @@ def parse_deck_file(
     if not cards:
         raise DeckFileError([f"{name}: no valid card (all {len(entries)} refused)", *problems])
     return ParsedDeck(kind, title, tuple(cards), tuple(skipped), media_skipped)
-
-
-def slug_of(text: str) -> str:
-    """A topic slug: "Large Language Models!" -> "large-language-models", accents dropped ("" when nothing left)."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
 
 
 def plain_text(html: str) -> str:
