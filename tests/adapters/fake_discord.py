@@ -23,11 +23,16 @@ What the fake does, and where it follows Discord rather than being merely permis
   object shaped like Discord's.  Empty messages answer 50006.
 * Files: uploads keep their bytes (``FakeDiscord.uploads``), an image attachment carries its width
   and height, and an embed image given as ``attachment://NAME`` shows that attachment (an image URL
-  must be http(s) or attachment://).
+  must be http(s) or attachment://).  A file a user attaches to a slash command is registered with
+  :meth:`FakeDiscord.add_attachment` and given as the attachment option's value; the interaction
+  carries it in ``resolved.attachments``.  Every attachment URL is signed (``ex``, ``is``, ``hm``) and
+  served by a fake CDN on the same port; an unsigned or altered URL answers 404, like Discord's CDN,
+  and ``fail_next("GET /ephemeral-attachments/", 500)`` makes a download fail.
 * Interactions: a token is valid for 15 minutes; the first callback must arrive within
   ``callback_deadline`` seconds (3 s, as on Discord) of the dispatch, and only once (40060).
 * Faults on demand with :meth:`FakeDiscord.fail_next` (429 with ``Via`` and rate-limit headers,
-  403, 5xx), and persistent DM refusal with :meth:`FakeDiscord.block_dms`.
+  403, 5xx), slow answers with :meth:`FakeDiscord.delay_next`, and persistent DM refusal with
+  :meth:`FakeDiscord.block_dms`.
 * Gateway: HELLO, IDENTIFY -> READY (+ GUILD_CREATE when the GUILDS intent is set), heartbeat
   ACKs, RESUME with replay of missed events, RECONNECT on request, GUILD_MEMBERS_CHUNK for
   member requests, and Discord's close codes for protocol errors.  Frames are plain JSON text
@@ -38,6 +43,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import json
 import math
 import re
@@ -566,6 +573,10 @@ class FakeDiscord:
         self.messages: dict[int, JSON] = {}
         #: The bytes of every file uploaded, by attachment id.
         self.uploads: dict[int, bytes] = {}
+        #: Files users attached to slash commands (``add_attachment``): attachment objects by id.
+        self.user_attachments: dict[int, JSON] = {}
+        self._user_files: dict[int, bytes] = {}
+        self._cdn_secret = secrets.token_bytes(16)
         self.channels: dict[int, JSON] = {}
         self.users: dict[int, JSON] = {self.bot_user_id: self.bot_user}
         self.identify_payloads: list[JSON] = []
@@ -579,6 +590,7 @@ class FakeDiscord:
         self._dm_channels: dict[int, int] = {}
         self._blocked_dm_users: set[int] = set()
         self._faults: list[_Fault] = []
+        self._delays: list[list[Any]] = []  # [route, seconds, remaining]
         self._interactions: dict[int, _Interaction] = {}
         self._interactions_by_token: dict[str, _Interaction] = {}
         self._command_ids: dict[tuple[int | None, int, str], int] = {}
@@ -749,6 +761,28 @@ class FakeDiscord:
             }
         return channel_id
 
+    def add_attachment(self, filename: str, content: bytes, content_type: str | None = None) -> int:
+        """A file a user attaches to a slash command (Discord stores it before the interaction arrives);
+        returns its id, to give as the value of an attachment option (type 11)."""
+        attachment_id = self.snowflake()
+        url = self._cdn_url(f"/ephemeral-attachments/{self.application_id}/{attachment_id}/{filename}")
+        attachment: JSON = {
+            "id": str(attachment_id),
+            "filename": filename,
+            "size": len(content),
+            "url": url,
+            "proxy_url": url,
+            "ephemeral": True,
+        }
+        if content_type is not None:
+            attachment["content_type"] = content_type
+        size = image_size(content)
+        if size is not None:
+            attachment["width"], attachment["height"] = size
+        self.user_attachments[attachment_id] = attachment
+        self._user_files[attachment_id] = bytes(content)
+        return attachment_id
+
     def block_dms(self, user_id: int, blocked: bool = True) -> None:
         """Make DMs to ``user_id`` fail with 403 / 50007 (user closed DMs or blocked the bot)."""
         if blocked:
@@ -832,6 +866,22 @@ class FakeDiscord:
         path pattern (``"POST /channels/{channel_id}/messages"``; ``{...}`` matches one segment).
         """
         self._faults.append(_Fault(route, status, code, retry_after, message, global_, times))
+
+    def delay_next(self, route: str, seconds: float, *, times: int = 1) -> None:
+        """Answer the next ``times`` requests matching ``route`` (as in ``fail_next``; the CDN's too)
+        ``seconds`` late. The request still takes effect after the delay, even when the client gave up."""
+        if times < 1:
+            raise ValueError("times must be at least 1")
+        self._delays.append([route, seconds, times])
+
+    def _take_delay(self, method: str, path: str) -> float:
+        for delay in self._delays:
+            if self._fault_matches(delay[0], method, path):
+                delay[2] -= 1
+                if delay[2] <= 0:
+                    self._delays.remove(delay)
+                return float(delay[1])
+        return 0.0
 
     def _take_fault(self, method: str, path: str) -> _Fault | None:
         for fault in self._faults:
@@ -1281,9 +1331,13 @@ class FakeDiscord:
         guild = self._guilds.get(guild_id) if guild_id is not None else None
         for option in leaf:
             kind, value = option.get("type"), option.get("value")
-            if value is None or kind not in (6, 7, 8, 9):
+            if value is None or kind not in (6, 7, 8, 9, 11):
                 continue
             target = int(value)
+            if kind == 11:
+                if target in self.user_attachments:
+                    resolved.setdefault("attachments", {})[str(target)] = dict(self.user_attachments[target])
+                continue
             if kind in (6, 9) and (target in self.users or kind == 6):
                 resolved.setdefault("users", {})[str(target)] = self.user_payload(target)
                 if guild is not None and target in guild.members:
@@ -1439,7 +1493,7 @@ class FakeDiscord:
         result = list(kept)
         for upload in uploads:
             attachment_id = self.snowflake()
-            url = f"{self.base_url}/attachments/{channel_id}/{attachment_id}/{upload.filename}"
+            url = self._cdn_url(f"/attachments/{channel_id}/{attachment_id}/{upload.filename}")
             attachment: JSON = {
                 "id": str(attachment_id),
                 "filename": upload.filename,
@@ -1454,6 +1508,35 @@ class FakeDiscord:
             self.uploads[attachment_id] = upload.content
             result.append(attachment)
         return result
+
+    def _cdn_signature(self, path: str, expires: str, issued: str) -> str:
+        return hmac.new(self._cdn_secret, f"{path}|{expires}|{issued}".encode(), hashlib.sha256).hexdigest()
+
+    def _cdn_url(self, path: str) -> str:
+        """An attachment URL signed like Discord's CDN: expiry (ex), issue time (is) and a MAC (hm), in hex."""
+        issued = f"{int(time.time()):x}"
+        expires = f"{int(time.time()) + 24 * 3600:x}"
+        quoted = yarl.URL.build(path=path).raw_path
+        signature = self._cdn_signature(path, expires, issued)
+        return f"{self.base_url}{quoted}?ex={expires}&is={issued}&hm={signature}&"
+
+    def _cdn_file(self, path: str, query: Mapping[str, str]) -> _Reply | None:
+        """GET of an attachment URL: its bytes when the URL is one the fake signed and has not expired."""
+        match = re.match(r"^/(ephemeral-)?attachments/(\d+)/(\d+)/([^/]+)$", path)
+        if match is None:
+            return None
+        attachment_id = int(match.group(3))
+        content = self._user_files.get(attachment_id) if match.group(1) else self.uploads.get(attachment_id)
+        expires, issued, signature = query.get("ex", ""), query.get("is", ""), query.get("hm", "")
+        valid = (
+            content is not None
+            and re.fullmatch(r"[0-9a-f]{1,16}", expires) is not None
+            and int(expires, 16) > time.time()
+            and hmac.compare_digest(signature.encode(), self._cdn_signature(path, expires, issued).encode())
+        )
+        if not valid or content is None:
+            return _Reply(404, b"This content is no longer available.", {"Content-Type": "text/plain"})
+        return _Reply(200, content, {"Content-Type": "application/octet-stream"})
 
     @staticmethod
     def _show_attached_images(message: JSON) -> None:
@@ -1554,9 +1637,14 @@ class FakeDiscord:
             body, uploads = await self._read_body(request)
         except _ApiError as error:
             reply = _Reply(error.status, error.body())
+        delay = self._take_delay(method, path)
+        if delay:
+            await asyncio.sleep(delay)
         fault = self._take_fault(method, path)
         if fault is not None:
             reply = self._fault_reply(fault)
+        if reply is None and method == "GET":
+            reply = self._cdn_file(path, request.query)
         if reply is None:
             try:
                 reply = await self._route(request, method, path, body, uploads)
@@ -1627,8 +1715,8 @@ class FakeDiscord:
     @staticmethod
     def _to_response(reply: _Reply) -> web.Response:
         headers = dict(reply.headers)
-        if reply.body is None:
-            return web.Response(status=reply.status, headers=headers)
+        if reply.body is None or isinstance(reply.body, bytes):  # bytes: a file from the fake CDN
+            return web.Response(status=reply.status, body=reply.body, headers=headers)
         headers["Content-Type"] = "application/json"
         return web.Response(status=reply.status, body=json.dumps(reply.body).encode(), headers=headers)
 

@@ -14,6 +14,12 @@ size and side-ratio limits), records every call, long-polls the updates a test
 pushes, and injects faults on demand (429/403/5xx, slow answers, blocked chats,
 rate limits). A photo is kept as the sizes Telegram makes of it; it cannot be sent
 by URL (the fake has no internet), only uploaded or by a file_id it issued.
+
+Files users send: ``add_file`` registers one (a Document object comes back),
+``document_update`` sends it in a message (with a caption, or as the message a
+command replies to); ``getFile`` gives its ``file_path`` (refusing files over the
+20 MB bots may download, as Telegram does) and ``GET /file/bot<token>/<file_path>``
+serves its bytes. ``fail_next_download`` makes that download answer an error.
 Object shapes follow the Bot API version the installed python-telegram-bot
 speaks (PTB 22.8: Bot API 10.0, e.g. ``correct_option_ids`` and option
 ``persistent_id`` in polls).
@@ -48,6 +54,7 @@ __all__ = [
     "DEFAULT_USERNAME",
     "Call",
     "CallbackAnswer",
+    "Download",
     "EntityParseError",
     "FakeTelegram",
     "StoredMessage",
@@ -73,6 +80,7 @@ MAX_POLL_EXPLANATION_LENGTH = 200
 MAX_POLL_EXPLANATION_LINE_FEEDS = 2
 MAX_COMMANDS = 100
 MAX_PHOTO_BYTES = 10 * 1024 * 1024  # sendPhoto: at most 10 MB,
+MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # getFile: a bot may download files of at most 20 MB
 MAX_PHOTO_SIDES = 10_000  # width + height at most 10000,
 MAX_PHOTO_RATIO = 20  # and the longer side at most 20 times the shorter
 PHOTO_BOXES = (90, 320, 800, 1280, 2560)  # the sizes Telegram keeps of a photo (longest side)
@@ -225,6 +233,26 @@ class Call:
         """The error description of a failed answer."""
         description = self.response.get("description")
         return description if isinstance(description, str) else None
+
+
+@dataclass(frozen=True)
+class Download:
+    """One request to the file server: ``GET /file/bot<token>/<file_path>`` and its HTTP status."""
+
+    file_path: str
+    status: int
+
+
+@dataclass(frozen=True)
+class _StoredFile:
+    """A file the fake holds: what getFile tells about it, and its bytes."""
+
+    file_id: str
+    file_unique_id: str
+    file_name: str | None
+    mime_type: str | None
+    content: bytes = field(repr=False)
+    file_path: str = ""
 
 
 @dataclass(frozen=True)
@@ -813,6 +841,10 @@ class FakeTelegram:
 
         self._faults: list[_Fault] = []
         self._delays: list[_Delay] = []
+        self._download_faults: list[list[int]] = []  # [status, remaining]
+        self._files: dict[str, _StoredFile] = {}
+        #: Every request to the file server, in order.
+        self.downloads: list[Download] = []
         self._global_window: deque[float] = deque()
         self._chat_windows: dict[int | str, deque[float]] = {}
         self._group_windows: dict[int, deque[float]] = {}
@@ -837,6 +869,7 @@ class FakeTelegram:
             "sendDocument": self._send_document,
             "sendPhoto": self._send_photo,
             "sendChatAction": self._send_chat_action,
+            "getFile": self._get_file,
         }
         # Telegram matches method names case-insensitively.
         self._canonical = {name.lower(): name for name in self._handlers}
@@ -849,6 +882,7 @@ class FakeTelegram:
             raise RuntimeError("FakeTelegram is already running")
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_get("/file/bot{token}/{file_path:.+}", self._download)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         self._closing.clear()
         # handler_cancellation: a client that gives up (timeout) cancels its handler;
@@ -1078,6 +1112,12 @@ class FakeTelegram:
         name = method if method == "*" else self._canonical.get(method.lower(), method)
         self._faults.append(_Fault(name, status, retry_after, description, chat_id, times))
 
+    def fail_next_download(self, status: int, *, times: int = 1) -> None:
+        """Answer the next ``times`` requests to the file server with HTTP ``status`` (404, 500, ...)."""
+        if times < 1:
+            raise ValueError("times must be at least 1")
+        self._download_faults.append([status, times])
+
     def delay_next(self, method: str, seconds: float, times: int = 1, *, process_first: bool = False) -> None:
         """Answer the next ``times`` calls to ``method`` ("*" for any) ``seconds`` late.
 
@@ -1134,22 +1174,84 @@ class FakeTelegram:
         text: str,
         chat_type: str = "private",
         chat_title: str | None = None,
+        *,
+        reply_to: int | None = None,
     ) -> JSON:
         """An update with a user's text message; the fake stores the message.
 
         A text starting with "/" gets a bot_command entity (UTF-16 length, the
-        ``@botname`` suffix included).
+        ``@botname`` suffix included). ``reply_to``: the id of a stored message of
+        the chat it replies to (it comes as ``reply_to_message``).
         """
+        self._incoming_chat(chat_id, user, chat_type, chat_title)
+        stored = self._store(
+            chat_id,
+            sender=dict(user),
+            from_bot=False,
+            text=text,
+            entities=_command_entities(text),
+            reply_to=self._incoming_reply_target(chat_id, reply_to),
+        )
+        return {"update_id": self._new_update_id(), "message": self._message_json(stored)}
+
+    def add_file(
+        self,
+        file_name: str | None,
+        content: bytes,
+        *,
+        mime_type: str | None = None,
+        file_id: str | None = None,
+    ) -> JSON:
+        """Register a file a user sends; returns its Document object (file_id, file_unique_id, file_name,
+        mime_type, file_size) for ``document_update``. getFile and the file server then know it."""
+        serial = next(self._ids)
+        stored = _StoredFile(
+            file_id=file_id or f"BQACAgIAAxkBAAIU{serial:08d}",
+            file_unique_id=f"AgADU{serial}",
+            file_name=file_name,
+            mime_type=mime_type,
+            content=bytes(content),
+            file_path=f"documents/file_{serial}{_extension(file_name)}",
+        )
+        self._files[stored.file_id] = stored
+        return _document_json(stored)
+
+    def document_update(
+        self,
+        chat_id: int,
+        user: JSON,
+        document: JSON,
+        caption: str | None = None,
+        chat_type: str = "private",
+        chat_title: str | None = None,
+        *,
+        reply_to: int | None = None,
+    ) -> JSON:
+        """An update with a user's document (from ``add_file``), with an optional caption; the fake stores
+        the message. A caption starting with "/" gets a bot_command caption entity."""
+        self._incoming_chat(chat_id, user, chat_type, chat_title)
+        if caption is not None and len(caption) > MAX_CAPTION_LENGTH:
+            raise ValueError("a caption is at most 1024 characters")
+        stored = self._store(
+            chat_id,
+            sender=dict(user),
+            from_bot=False,
+            document=dict(document),
+            caption=caption or None,
+            caption_entities=_command_entities(caption or ""),
+            reply_to=self._incoming_reply_target(chat_id, reply_to),
+        )
+        return {"update_id": self._new_update_id(), "message": self._message_json(stored)}
+
+    def _incoming_chat(self, chat_id: int, user: JSON, chat_type: str, chat_title: str | None) -> None:
         self._users.setdefault(int(user["id"]), dict(user))
         if chat_id not in self._chats or self._chats[chat_id]["type"] != chat_type:
             self.add_chat(chat_id, chat_type, title=chat_title, user=user)
-        entities: list[JSON] = []
-        if text.startswith("/"):
-            command = text.split(maxsplit=1)[0]
-            entities.append({"type": "bot_command", "offset": 0, "length": utf16_length(command)})
-        stored = self._store(chat_id, sender=dict(user), from_bot=False, text=text)
-        stored.entities = entities
-        return {"update_id": self._new_update_id(), "message": self._message_json(stored)}
+
+    def _incoming_reply_target(self, chat_id: int, reply_to: int | None) -> int | None:
+        if reply_to is not None and self.message(chat_id, reply_to) is None:
+            raise LookupError(f"no message {reply_to} in chat {chat_id} to reply to")
+        return reply_to
 
     def callback_update(
         self,
@@ -1204,6 +1306,29 @@ class FakeTelegram:
         }
 
     # ------------------------------------------------------------ HTTP plumbing
+
+    async def _download(self, request: web.Request) -> web.Response:
+        """The file server: the bytes of a file getFile gave a path for (Telegram answers errors as JSON)."""
+        file_path = request.match_info["file_path"]
+        status: int = HTTPStatus.OK
+        if request.match_info["token"] != self.token:
+            status = HTTPStatus.UNAUTHORIZED
+        elif self._download_faults:
+            fault = self._download_faults[0]
+            status, fault[1] = fault[0], fault[1] - 1
+            if fault[1] <= 0:
+                self._download_faults.pop(0)
+        stored = next((f for f in self._files.values() if f.file_path == file_path), None)
+        if status == HTTPStatus.OK and stored is None:
+            status = HTTPStatus.NOT_FOUND
+        self.downloads.append(Download(file_path, status))
+        if status != HTTPStatus.OK or stored is None:
+            try:
+                description = HTTPStatus(status).phrase
+            except ValueError:
+                description = f"Error {status}"
+            return web.json_response({"ok": False, "error_code": status, "description": description}, status=status)
+        return web.Response(body=stored.content, content_type="application/octet-stream")
 
     async def _not_found(self, request: web.Request) -> web.Response:
         return web.json_response({"ok": False, "error_code": 404, "description": "Not Found"}, status=404)
@@ -1684,6 +1809,14 @@ class FakeTelegram:
                 mime_type=document.content_type,
                 file_size=len(document.content),
             )
+            self._files[info["file_id"]] = _StoredFile(
+                info["file_id"],
+                info["file_unique_id"],
+                document.filename,
+                document.content_type,
+                document.content,
+                f"documents/file_{serial}{_extension(document.filename)}",
+            )
         elif not isinstance(document, str) or not document:
             raise _bad("there is no document in the request")
         caption: str | None = None
@@ -1758,6 +1891,22 @@ class FakeTelegram:
         )
         return self._message_json(stored)
 
+    async def _get_file(self, params: JSON) -> Any:
+        file_id = _text_param(params, "file_id")
+        if not file_id:
+            raise _bad("file_id not specified")
+        stored = self._files.get(file_id)
+        if stored is None:
+            raise _bad("invalid file_id")
+        if len(stored.content) > MAX_DOWNLOAD_BYTES:
+            raise _bad("file is too big")
+        return {
+            "file_id": stored.file_id,
+            "file_unique_id": stored.file_unique_id,
+            "file_size": len(stored.content),
+            "file_path": stored.file_path,
+        }
+
     async def _send_chat_action(self, params: JSON) -> Any:
         self._chat_id(params)
         if params.get("action") not in _CHAT_ACTIONS:
@@ -1804,6 +1953,33 @@ def _photo_sizes(serial: int, width: int, height: int, file_size: int) -> list[J
         if scale == 1.0:
             break
     return sizes
+
+
+def _command_entities(text: str) -> list[JSON]:
+    """A text or caption starting with "/" begins with a bot_command entity (the @botname suffix included)."""
+    if not text.startswith("/"):
+        return []
+    command = text.split(maxsplit=1)[0]
+    return [{"type": "bot_command", "offset": 0, "length": utf16_length(command)}]
+
+
+def _extension(file_name: str | None) -> str:
+    """The extension Telegram keeps in a file_path ("notes.csv" -> ".csv")."""
+    suffix = (file_name or "").rpartition(".")[2] if "." in (file_name or "") else ""
+    return f".{suffix.lower()}" if suffix.isalnum() and len(suffix) <= 8 else ""
+
+
+def _document_json(stored: _StoredFile) -> JSON:
+    document: JSON = {
+        "file_id": stored.file_id,
+        "file_unique_id": stored.file_unique_id,
+        "file_size": len(stored.content),
+    }
+    if stored.file_name is not None:
+        document["file_name"] = stored.file_name
+    if stored.mime_type is not None:
+        document["mime_type"] = stored.mime_type
+    return document
 
 
 def _guess_chat_type(chat_id: int) -> str:

@@ -17,6 +17,7 @@ from bot.adapters.discord.commands import SlashCommands
 from bot.adapters.discord.delivery import DiscordNotifier, DiscordSender
 from bot.adapters.discord.render import PLATFORM
 from bot.adapters.discord.updates import Interaction, Interactions
+from bot.adapters.discord.uploads import DiscordDownloads
 from bot.core.commands import Commands
 from bot.core.ports import ChatStore, Clock
 from bot.logs import redact
@@ -88,8 +89,11 @@ class DiscordBot:
         self.tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(self.client)
         self.interactions = Interactions(commands, chats, token=token, defer_after=defer_after)
         self.tree.error(self.interactions.on_tree_error)
-        self.slash = SlashCommands(commands, self.tree, self.interactions.serve, guild_id=guild_id)
         self.sender = DiscordSender(chats, clock, retries=retries, backoff=backoff, request_timeout=request_timeout)
+        self.downloads = DiscordDownloads(
+            chats, clock, retries=retries, backoff=backoff, request_timeout=request_timeout
+        )
+        self.slash = SlashCommands(commands, self.tree, self.interactions.serve, self.downloads, guild_id=guild_id)
         self.notifier = DiscordNotifier(self.client, self.sender)
         self._runner: asyncio.Task[None] | None = None
 

@@ -1,5 +1,8 @@
 """Slash commands generated from the core's CommandSpecs: typed options, choices, ranges, autocomplete.
 
+An option of kind "attachment" is a file picker; the file is not part of the args string but goes to
+the command as its Upload (read from Discord only if the command reads it).
+
 Commands added to the core later appear with no Discord-specific code; every command is one
 `Commands.run`, answered by the interaction handler (`serve`).
 """
@@ -16,6 +19,7 @@ from zoneinfo import available_timezones
 import discord
 from discord import app_commands
 
+from bot.adapters.discord.uploads import DiscordDownloads, DownloadFailed
 from bot.core.commands import Commands, CommandSpec, OptionSpec
 from bot.core.model import Caller
 from bot.core.views import Reply
@@ -61,6 +65,8 @@ class Serve(Protocol):
 
 
 def _annotation(option: OptionSpec) -> Any:
+    if option.kind == "attachment":
+        return discord.Attachment
     if option.kind == "integer":
         if option.min_value is not None or option.max_value is not None:
             return app_commands.Range[int, option.min_value, option.max_value]
@@ -83,12 +89,14 @@ class SlashCommands:
         commands: Commands,
         tree: app_commands.CommandTree[discord.Client],
         serve: Serve,
+        downloads: DiscordDownloads,
         *,
         guild_id: int | None = None,
     ) -> None:
         self.commands = commands
         self.tree = tree
         self.serve = serve
+        self.downloads = downloads
         self.guild_id = guild_id
         self._zones: tuple[str, ...] | None = None
 
@@ -116,14 +124,21 @@ class SlashCommands:
         params = {f"option_{n}": option for n, option in enumerate(options)}
 
         async def callback(interaction: Interaction, **values: Any) -> None:
-            given = [values.get(name) for name in params]
+            given = [values.get(name) for name, option in params.items() if option.kind != "attachment"]
             args = " ".join(str(value).strip() for value in given if value is not None and str(value).strip())
-            await self.serve(
-                interaction,
-                f"/{spec.name}",
-                lambda caller: self.commands.run(caller, spec.name, args),
-                personal=spec.audience == "personal",
-            )
+            files = [values.get(name) for name, option in params.items() if option.kind == "attachment"]
+            attachment = next((file for file in files if isinstance(file, discord.Attachment)), None)
+            upload = self.downloads.upload(attachment) if attachment is not None else None
+
+            async def run(caller: Caller) -> Reply:
+                if upload is None:
+                    return await self.commands.run(caller, spec.name, args)
+                try:
+                    return await self.commands.run(caller, spec.name, args, upload)
+                except DownloadFailed as failed:
+                    return Reply(notice=failed.message)  # for the caller only, like any notice
+
+            await self.serve(interaction, f"/{spec.name}", run, personal=spec.audience == "personal")
 
         # discord.py reads a command's options from its callback's signature; build that signature.
         signature = [inspect.Parameter("interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Interaction)]

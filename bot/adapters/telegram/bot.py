@@ -11,6 +11,7 @@ from telegram.ext import AIORateLimiter, Application
 from bot.adapters.telegram.commands import publish_commands
 from bot.adapters.telegram.delivery import TelegramNotifier, TelegramSender
 from bot.adapters.telegram.updates import UpdateHandlers
+from bot.adapters.telegram.uploads import TelegramDownloads
 from bot.core.commands import Commands
 from bot.core.competition import CompetitionService
 from bot.core.ports import ChatStore, Clock
@@ -61,7 +62,8 @@ class TelegramBot:
         )
         self.sender = TelegramSender(chats, clock, retries=retries, backoff=backoff)
         self.notifier = TelegramNotifier(self.application, self.sender)
-        self.handlers = UpdateHandlers(commands, chats, self.sender, self.notifier, competition)
+        self.downloads = TelegramDownloads(chats, clock, retries=retries, backoff=backoff)
+        self.handlers = UpdateHandlers(commands, chats, self.sender, self.notifier, self.downloads, competition)
         self.handlers.install(self.application)
 
     async def start(self, *, polling: bool = True) -> None:

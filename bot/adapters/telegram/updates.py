@@ -1,5 +1,8 @@
 """Telegram updates -> core calls: commands, typed answers, button presses and quiz-poll votes.
 
+A command that takes a file (Commands.takes_upload) gets the document it came with: a document whose
+caption is the command, or the document of the message a command replies to.
+
 An update becomes a Caller and one core call; the Reply goes back through the notifier (a button
 press edits its message in place when the core says so).
 """
@@ -24,6 +27,7 @@ from telegram.ext import (
 
 from bot.adapters.common import SORRY, log_handled
 from bot.adapters.telegram.delivery import PLATFORM, TelegramNotifier, TelegramSender, chat_of
+from bot.adapters.telegram.uploads import DownloadFailed, TelegramDownloads, attached_document
 from bot.core.commands import Commands
 from bot.core.competition import CompetitionService
 from bot.core.model import Caller, Chat, Identity
@@ -61,6 +65,7 @@ class UpdateHandlers:
         chats: ChatStore,
         sender: TelegramSender,
         notifier: TelegramNotifier,
+        downloads: TelegramDownloads,
         competition: CompetitionService | None = None,
     ) -> None:
         self.commands = commands
@@ -68,9 +73,11 @@ class UpdateHandlers:
         self.sender = sender
         self.notifier = notifier
         self.competition = competition
+        self.downloads = downloads
 
     def install(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         application.add_handler(MessageHandler(filters.COMMAND, self.on_command))
+        application.add_handler(MessageHandler(filters.Document.ALL & filters.CAPTION, self.on_caption_command))
         application.add_handler(CallbackQueryHandler(self.on_press))
         application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, self.on_text))
         application.add_handler(PollAnswerHandler(self.on_poll_answer))
@@ -107,20 +114,38 @@ class UpdateHandlers:
         )
 
     async def on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        if message is None or message.text is None:
+            return
+        await self._command(update, context, message.text)
+
+    async def on_caption_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A document whose caption is a command: the command runs with the document as its file."""
+        message = update.effective_message
+        if message is None or message.caption is None:
+            return
+        await self._command(update, context, message.caption)
+
+    async def _command(self, update: Update, context: ContextTypes.DEFAULT_TYPE, text: str) -> None:
         started = time.perf_counter()
         message = update.effective_message
         caller = caller_of(update)
-        if message is None or caller is None or message.text is None:
+        if message is None or caller is None:
             return
-        parsed = Commands.split_command(message.text, context.bot.username)
+        parsed = Commands.split_command(text, context.bot.username)
         if parsed is None:  # not a command, or one addressed to another bot
             return
         name, args = parsed
-        if self.commands.spec(name) is None and caller.chat.is_group and "@" not in message.text.split()[0]:
+        if self.commands.spec(name) is None and caller.chat.is_group and "@" not in text.split()[0]:
             return  # in groups, a bare unknown command is probably meant for another bot
         await self._came_back(caller)
         caller = await self._with_admin(caller, name, context)
-        reply = await self.commands.run(caller, name, args)
+        document = attached_document(message) if self.commands.takes_upload(name) else None
+        upload = self.downloads.upload(context.bot, document) if document is not None else None
+        try:
+            reply = await self.commands.run(caller, name, args, upload)
+        except DownloadFailed as failed:
+            reply = Reply(blocks=(Paragraph.of(failed.message),))
         await self._answer_message(update, caller, reply)
         await self._send_notice(caller)
         self._log_handled(update, f"/{name}", started)
