@@ -4,7 +4,8 @@ A test command, /echofile, answers with the file's name, the size the platform d
 the bytes it reads (and the args it got, and whether the caller is a chat admin). On Telegram the file is
 a document whose caption is the command, or the document a command replies to; on Discord it is the
 slash command's attachment option (type 11), which is never part of the args string. A download that
-fails (after the retries for 5xx) gives the caller one plain line, not the generic apology.
+fails (after the retries for 5xx and timeouts) gives the caller one plain line, not the generic apology.
+At the end, /deck import end to end: a CSV sent with it becomes a deck that /deck lists, on both platforms.
 """
 
 from __future__ import annotations
@@ -322,3 +323,49 @@ async def test_discord_fake_cdn_refuses_an_unsigned_or_altered_attachment_url(
     for wrong in (url.split("?")[0], url.replace("hm=", "hm=0"), url.replace("a.csv", "b.csv")):
         async with session.get(wrong) as response:
             assert response.status == 404
+
+
+# --- /deck import end to end: a CSV becomes a deck of the chat --------------------------------------------
+
+DECK_CSV = b"question,answer\nWhat does Adam keep per parameter?,Running means of the gradient and its square\n"
+DECK_CSV += b"Why warm up the learning rate?,Early Adam steps are noisy; a small rate keeps them from diverging\n"
+
+
+async def test_telegram_deck_import_with_a_csv_document_makes_a_deck_that_deck_lists(
+    fake: FakeTelegram, stack: Stack
+) -> None:
+    ann = fake.make_user(ANN, "Ann")
+    document = fake.add_file("notes.csv", DECK_CSV, mime_type="text/csv")
+    await stack.telegram.process(fake.document_update(ANN, ann, document, "/deck import notes"))
+    (imported,) = rendered(fake, ANN)
+    assert imported.startswith("Imported the deck notes from notes.csv: 2 cards.")
+
+    await stack.telegram.process(fake.message_update(ANN, ann, "/deck"))
+    listing = rendered(fake, ANN)[-1]
+    assert "✓ notes — notes: 2 cards" in listing and "imported by Ann" in listing
+    assert "This chat practises from: bank, notes" in listing
+
+
+async def deck_on_discord(fake: FakeDiscord, bot: DiscordBot, options: dict[str, Any] | None) -> str:
+    payload = fake.slash_interaction("deck", options, user_id=ANN_DISCORD)  # in DMs: a private chat
+    await fake.send_interaction(payload)
+    await fake.wait_for_callback(payload)
+    await bot.drain()
+    message = fake.original_message(payload)
+    assert message is not None
+    return " ".join([text_of(message)] + [e.get("title") or "" for e in message.get("embeds", [])])
+
+
+async def test_discord_deck_import_with_an_attached_csv_makes_a_deck_that_deck_lists(
+    discord_fake: FakeDiscord, discord_echo: DiscordBot
+) -> None:
+    synced = {c["name"]: c for c in discord_fake.synced_commands[None]}
+    assert [(o["name"], o["type"]) for o in synced["deck"]["options"]] == [("action", 3), ("names", 3), ("file", 11)]
+    attachment = discord_fake.add_attachment("notes.csv", DECK_CSV, "text/csv")
+    imported = await deck_on_discord(
+        discord_fake, discord_echo, {"action": "import", "names": "notes", "file": attachment}
+    )
+    assert "Imported the deck notes from notes.csv: 2 cards." in imported
+
+    listing = await deck_on_discord(discord_fake, discord_echo, None)
+    assert "✓ `notes` — notes: 2 cards" in listing and "This chat practises from: bank, notes" in listing
