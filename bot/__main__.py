@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from bot.core.bank import DeckError, QuestionBank
+from bot.core.model import Card
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -241,20 +242,31 @@ def _deck_export(name: str, target: Path, force: bool) -> int:
         print(f"studybot: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     wanted = name.strip().lower()
+    topics = {topic.slug: topic.name for topic in bank.topics}
     if wanted == "all":
         cards, title = bank.cards, BANK_DECK_TITLE
     else:
         deck = next((d for d in bank.decks if d.slug == wanted), None)
-        if deck is None:
-            names = ", ".join(["all", *(d.slug for d in bank.decks)])
-            print(f"studybot deck export: no deck {name!r}; the decks are: {names}", file=sys.stderr)
-            return EXIT_CONFIG
-        cards, title = tuple(c for c in bank.cards if c.deck == deck.slug), f"StudyBot · {deck.title}"
+        if deck is not None:
+            cards, title = tuple(c for c in bank.cards if c.deck == deck.slug), f"StudyBot · {deck.title}"
+        else:  # an imported deck (the operator's first, else a chat's) from the database
+            found = asyncio.run(_imported_deck(wanted))
+            if isinstance(found, int):
+                return found
+            if found is None:
+                names = ", ".join(["all", *(d.slug for d in bank.decks)])
+                print(
+                    f"studybot deck export: no deck {name!r}; the shipped decks are: {names} "
+                    "(`studybot deck list` shows the imported ones)",
+                    file=sys.stderr,
+                )
+                return EXIT_CONFIG
+            cards, title, topics = found
     if target.is_dir():
         target = target / f"studybot-{wanted}.apkg"
     elif target.suffix.lower() != ".apkg":
         target = target.with_name(target.name + ".apkg")
-    content = build_apkg(cards, title, {topic.slug: topic.name for topic in bank.topics})
+    content = build_apkg(cards, title, topics)
     try:
         # "xb" (create, never replace) unless --force, so even a file that appeared meanwhile is kept
         with target.open("wb" if force else "xb") as file:
@@ -267,6 +279,27 @@ def _deck_export(name: str, target: Path, force: bool) -> int:
         return EXIT_PROBLEMS
     print(f"wrote {len(cards)} cards to {target} (deck {title!r}); in Anki: File > Import")
     return EXIT_OK
+
+
+async def _imported_deck(name: str) -> tuple[tuple[Card, ...], str, dict[str, str]] | int | None:
+    """An imported deck's cards, title and topic names (the operator's deck of that name, else a chat's), None
+    when there is none, or an exit code when the database cannot be opened."""
+    from bot.bootstrap import ConfigError, build_app, load_settings
+
+    try:
+        app = await build_app(load_settings())
+    except ConfigError as exc:
+        print(f"studybot: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        decks = sorted(app.library.decks_for(""), key=lambda d: d.owner != "")
+        others = [d for d in app.library._decks.values() if d.name == name]
+        found = next((d for d in [*decks, *others] if d.name == name and d.cards), None)
+        if found is None:
+            return None
+        return found.cards, found.title, {topic.slug: topic.name for topic in found.topics}
+    finally:
+        await app.close()
 
 
 def _deck_database(args: argparse.Namespace) -> int:

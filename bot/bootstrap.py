@@ -158,7 +158,7 @@ def compose(
     commands.attach_plan(PlanService(store, study))
     from bot.anki import build_apkg  # /export anki: the core gets the writer, never genanki itself
 
-    commands.attach_privacy(PrivacyService(store, clock, bank=bank, anki=build_apkg, after_forget=library.reload))
+    commands.attach_privacy(PrivacyService(store, clock, bank=library, anki=build_apkg, after_forget=library.reload))
     from bot.deckfile import parse_deck_file  # file formats (zip, an Anki SQLite collection) stay out of the core
 
     decks = DeckService(library, store, clock, parse=parse_deck_file, max_bytes=settings.import_max_bytes)

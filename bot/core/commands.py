@@ -208,13 +208,14 @@ class Commands:
         self.register(
             CommandSpec(
                 "export",
-                "/export [anki]",
-                "Download everything I store about you (JSON), or the question bank as an Anki deck",
+                "/export [anki [DECK]]",
+                "Download everything I store about you (JSON), or the question bank (or a deck) as an Anki deck",
                 private_only=True,
                 options=(
                     OptionSpec(
                         "format", "json: your data (the default); anki: the question bank", choices=("json", "anki")
                     ),
+                    OptionSpec("deck", "With anki: one deck (see /deck) instead of the whole bank"),
                 ),
             ),
             privacy.export,

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from bot.core.actions import Action, Verb, parse_action
 from bot.core.bank import QuestionBank
+from bot.core.decks import Library
 from bot.core.linking import platform_name
 from bot.core.model import Caller, Card, Identity
 from bot.core.ports import Clock, StudyStore
@@ -19,7 +20,8 @@ from bot.core.views import Button, Paragraph, Reply, Span, notice
 CONFIRM = 1
 CANCEL = 0
 EXPORT_USAGE = (
-    "Usage: /export for everything I store about you (JSON), or /export anki for the question bank as an Anki deck."
+    "Usage: /export for everything I store about you (JSON), or /export anki [DECK] for the question bank (or one "
+    "deck, see /deck) as an Anki deck."
 )
 BANK_DECK_TITLE = "StudyBot · deep-learning interview questions"  # the Anki deck of the whole bank (its id too)
 
@@ -61,8 +63,8 @@ class PrivacyService:
     async def export(self, caller: Caller, args: str = "") -> Reply:
         """/export: the learner's data as a JSON file; /export anki: the question bank as an Anki deck."""
         wanted = args.strip().lower()
-        if wanted == "anki":
-            return await self.export_anki()
+        if wanted.split()[:1] == ["anki"]:
+            return await self.export_anki(caller, wanted.removeprefix("anki").strip())
         if wanted not in ("", "json"):
             return Reply(blocks=(Paragraph.of(EXPORT_USAGE),), private=True)
         learner = await self.store.find_learner(caller.identity)
@@ -82,22 +84,46 @@ class PrivacyService:
             private=True,
         )
 
-    async def export_anki(self) -> Reply:
-        """The whole question bank as an .apkg file, with how to import it; nothing is stored or changed."""
+    async def export_anki(self, caller: Caller | None = None, deck: str = "") -> Reply:
+        """The whole question bank (or one deck: a part of the bank, or one of the caller's imported decks) as
+        an .apkg file, with how to import it; nothing is stored or changed."""
         if self.bank is None or self.anki is None or len(self.bank) == 0:
             return Reply(blocks=(Paragraph.of("The Anki export is not available here, sorry."),), private=True)
-        topics = {topic.slug: topic.name for topic in self.bank.topics}
+        shipped = self.bank.shipped if isinstance(self.bank, Library) else self.bank
+        names = {topic.slug: topic.name for topic in shipped.topics}
+        cards: tuple[Card, ...] = shipped.cards
+        title, what, file_name = BANK_DECK_TITLE, f"the whole question bank ({len(shipped)} cards)", "anki"
+        if deck and deck != "bank":
+            part = next((d for d in shipped.decks if d.slug == deck), None)
+            own = (
+                self.bank.deck_named(caller.chat.key, deck)
+                if isinstance(self.bank, Library) and caller is not None
+                else None
+            )
+            if part is not None:
+                cards = tuple(card for card in shipped.cards if card.deck == part.slug)
+                title, what = f"StudyBot · {part.title}", f"the bank's {part.slug} deck ({len(cards)} cards)"
+            elif own is not None and own.cards:
+                cards, title = own.cards, own.title
+                names = {topic.slug: topic.name for topic in own.topics}
+                what = f"your deck {own.name} ({len(cards)} cards)"
+            else:
+                return Reply(
+                    blocks=(Paragraph.of(f"I have no deck called “{deck[:40]}” here. /deck lists them."),),
+                    private=True,
+                )
+            file_name = f"anki-{deck}"
         # a few hundred cards take a moment to write: off the event loop, so other chats are not kept waiting
-        content = await asyncio.to_thread(self.anki, self.bank.cards, BANK_DECK_TITLE, topics)
+        content = await asyncio.to_thread(self.anki, cards, title, names)
         stamp = self.clock.now().strftime("%Y%m%d")
         return Reply(
             blocks=(
                 Paragraph.of(
-                    f"Here is the whole question bank ({len(self.bank)} cards) as an Anki deck. In Anki, choose "
+                    f"Here is {what} as an Anki deck. In Anki, choose "
                     "File > Import and pick this file; importing a newer one later updates the same cards."
                 ),
             ),
-            attachment=(f"studybot-anki-{stamp}.apkg", content),
+            attachment=(f"studybot-{file_name}-{stamp}.apkg", content),
             private=True,
         )
 

@@ -200,9 +200,10 @@ async def test_export_anki_works_only_in_a_private_chat(app: App) -> None:
 
 def test_the_export_command_offers_the_anki_format_as_an_option(app: App) -> None:
     (spec,) = [s for s in app.commands.specs if s.name == "export"]
-    assert spec.usage == "/export [anki]" and spec.private_only
-    (option,) = spec.options
+    assert spec.usage == "/export [anki [DECK]]" and spec.private_only
+    option, deck = spec.options
     assert (option.name, option.choices, option.required) == ("format", ("json", "anki"), False)
+    assert (deck.name, deck.required) == ("deck", False)
     assert len(spec.description) <= 100
 
 

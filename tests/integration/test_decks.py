@@ -19,9 +19,10 @@ import pytest
 from bot.bootstrap import App
 from bot.core.model import Caller, Chat, Identity, Upload
 from bot.core.views import Reply
+from bot.deckfile import parse_deck_file
 from bot.storage.store import Store
 from tests.adapters.stack import app_for
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, FakeNotifier
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -269,6 +270,40 @@ async def test_forget_deletes_the_decks_imported_in_the_learners_private_chat(w:
     await w.app.commands.press(ANN, button(ask, "Delete everything"))
     assert await w.rows("SELECT name FROM decks") == [("group-notes",)]
     assert "notes —" not in await w.text(ANN, "deck")
+
+
+async def test_the_daily_push_draws_from_the_chats_decks_and_a_groups_poll_from_its_quiz_cards(w: World) -> None:
+    telegram = FakeNotifier("telegram")
+    w.app.notifiers["telegram"] = telegram
+    await w.say(ANN, "deck", "import notes", upload("notes.csv", NOTES.encode()))
+    await w.say(ANN, "deck", "use notes")
+    await w.say(ANN, "daily", "09:30 UTC always")
+    await w.say(ADMIN, "deck", "import notes", upload("notes.csv", NOTES.encode()))
+    await w.say(ADMIN, "deck", "use notes")
+    await w.say(ADMIN, "daily", "09:30 UTC")
+    w.clock.advance(minutes=30)
+    await w.app.daily.tick()
+    pushed = telegram.texts("100")
+    assert len(pushed) == 1 and any(q in pushed[0] for q in ("KV cache", "warm up", "label smoothing")), pushed
+    polls = [reply.poll for chat, reply in telegram.sent if chat == "-500"]
+    assert len(polls) == 1 and polls[0] is not None and polls[0].question.endswith("What does the KV cache store?")
+
+
+async def test_export_anki_of_an_imported_deck_reads_back_as_the_same_cards(w: World) -> None:
+    await w.say(ANN, "deck", "import notes", upload("notes.csv", NOTES.encode()))
+    exported = await w.say(ANN, "export", "anki notes")
+    assert exported.attachment is not None and "your deck notes (3 cards)" in exported.plain_text()
+    name, content = exported.attachment
+    assert name.startswith("studybot-anki-notes-") and name.endswith(".apkg")
+    back = parse_deck_file(name, content)
+    assert [card.question for card in back.cards] == [
+        "What does the KV cache store?",
+        "Why warm up the learning rate?",
+        "What is label smoothing?",
+    ]
+    assert back.cards[0].answer.startswith("The keys and values of earlier tokens")
+    assert "I have no deck called “nope”" in await w.text(ANN, "export", "anki nope")
+    assert "I have no deck called" in await w.text(BOB, "export", "anki notes")  # Ann's deck is not Bob's
 
 
 @pytest.fixture
