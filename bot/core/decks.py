@@ -27,7 +27,7 @@ from typing import Literal, Protocol
 
 from bot.core.actions import Action, Verb, parse_action
 from bot.core.bank import COMMAND_WORDS, QuestionBank, topic_key
-from bot.core.model import Caller, Card, Identity, KeyPoint, Kind, QuizItem, Topic, Upload
+from bot.core.model import Caller, Card, Identity, KeyPoint, Kind, QuizItem, Topic, Upload, UploadFailed
 from bot.core.ports import Clock
 from bot.core.views import Bullets, Button, Paragraph, Reply, Span, Title, notice, plural
 
@@ -570,8 +570,8 @@ class DeckService:
             return _say(f"{upload.filename} is {_size(upload.size)}; the limit is {_size(self.max_bytes)}.")
         try:
             data = await upload.read()
-        except Exception:
-            return _say(f"I couldn't download {upload.filename}. Please send it again.")
+        except UploadFailed as failed:  # the platform's own words (too big for it, try again, ...)
+            return _say(failed.message)
         try:
             outcome = await self.import_file(
                 owner=caller.chat.key,

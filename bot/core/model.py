@@ -131,6 +131,14 @@ class Upload:
     read: Callable[[], Awaitable[bytes]]
 
 
+class UploadFailed(Exception):
+    """An Upload's `read` could not fetch the file; `message` is what to tell the user (the adapters raise it)."""
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(detail or message)
+        self.message = message
+
+
 class Rating(enum.IntEnum):
     """Self-ratings, numbered like FSRS's ratings."""
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from bot.bootstrap import App
-from bot.core.model import Caller, Chat, Identity, Upload
+from bot.core.model import Caller, Chat, Identity, Upload, UploadFailed
 from bot.core.views import Reply
 from bot.deckfile import parse_deck_file
 from bot.storage.store import Store
@@ -234,6 +234,11 @@ async def test_oversized_or_unnamed_uploads_are_refused_before_anything_is_read(
     async def must_not_read() -> bytes:
         raise AssertionError("read an oversized file")
 
+    async def fails() -> bytes:
+        raise UploadFailed("That file is too big for me to download from Telegram (bots can fetch up to 20 MB).")
+
+    failed = await w.text(ANN, "deck", "import big", Upload("big.csv", None, fails))
+    assert failed == "That file is too big for me to download from Telegram (bots can fetch up to 20 MB)."
     big = Upload("huge.csv", 3 * 1024 * 1024, must_not_read)
     assert "huge.csv is 3.0 MB; the limit is 2.0 MB." in await w.text(ANN, "deck", "import huge", big)
     reserved = await w.text(ANN, "deck", "import bank", upload("x.csv", NOTES.encode()))

@@ -14,7 +14,7 @@ import discord
 
 from bot.adapters.common import Failure, RetryingSender
 from bot.adapters.discord.delivery import classify
-from bot.core.model import Upload
+from bot.core.model import Upload, UploadFailed
 from bot.core.ports import ChatStore, Clock, Delivery
 
 DOWNLOAD_FAILED = "I couldn't download that file from Discord; please attach it again."
@@ -22,12 +22,8 @@ DOWNLOAD_FAILED = "I couldn't download that file from Discord; please attach it 
 log = logging.getLogger("studybot.discord")
 
 
-class DownloadFailed(Exception):
+class DownloadFailed(UploadFailed):
     """A file the user sent could not be fetched; `message` is what to tell them."""
-
-    def __init__(self, message: str, detail: str) -> None:
-        super().__init__(detail)
-        self.message = message
 
 
 def classify_download(exc: Exception) -> Failure | None:

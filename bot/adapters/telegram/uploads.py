@@ -14,7 +14,7 @@ from telegram import Bot, Document, File, Message
 
 from bot.adapters.common import Failure, RetryingSender
 from bot.adapters.telegram.delivery import classify
-from bot.core.model import Upload
+from bot.core.model import Upload, UploadFailed
 from bot.core.ports import ChatStore, Clock, Delivery
 
 DOWNLOAD_FAILED = "I couldn't download that file from Telegram; please send it again."
@@ -23,12 +23,8 @@ TOO_BIG = "That file is too big for me to download from Telegram (bots can fetch
 log = logging.getLogger("studybot.telegram")
 
 
-class DownloadFailed(Exception):
+class DownloadFailed(UploadFailed):
     """A file the user sent could not be fetched; `message` is what to tell them."""
-
-    def __init__(self, message: str, detail: str) -> None:
-        super().__init__(detail)
-        self.message = message
 
 
 def classify_download(exc: Exception) -> Failure | None:
