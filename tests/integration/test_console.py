@@ -194,3 +194,21 @@ def test_solo_quiz_keys_answer_the_quiz_and_question_waits_for_it(tmp_path: Path
     assert "Your quiz is still running: answer its question first, or end it with /stopquiz." in out
     assert "(Locked in: B)" in out and "you: B · correct: " in out and "I didn't take" not in out
     assert "Stopped by " in out and "How well did you know it?" in out  # after the quiz, 1 is Show answer again
+
+
+def test_deck_import_path_in_the_terminal_imports_a_csv_and_question_draws_from_it(tmp_path: Path) -> None:
+    (tmp_path / "my notes.csv").write_text(
+        "question,answer\nWhat is a residual connection?,Adding a block's input to its output.\n",
+        encoding="utf-8",
+    )
+    result = run_bot(
+        tmp_path,
+        '/deck import "my notes.csv" notes\n/deck use notes\n/question\n/deck import nowhere.csv\n/deck import\n',
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Imported the deck notes from my notes.csv: 1 card." in out
+    assert "This chat now practises from notes: 1 card" in out
+    assert first_question(out) == "What is a residual connection?"
+    assert "I can't find the file nowhere.csv." in out
+    assert "To import a deck, type /deck import PATH." in out
