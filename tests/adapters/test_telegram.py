@@ -73,7 +73,7 @@ async def test_help_lists_every_command(fake: FakeTelegram, telegram: TelegramBo
     ann = fake.make_user(ANN, "Ann")
     await say(fake, telegram, "/help", ann)
     text = last_bot_message(fake, ANN).text or ""
-    for usage in ("/question [topic|weak]", "/topics", "/stats", "/newcards [N]"):
+    for usage in ("/question [topic|weak]", "/topics", "/stats", "/newcards [N]", "/deck [use NAMES"):
         assert usage in text
 
 
