@@ -81,9 +81,10 @@ async def test_discord_offers_format_as_a_choice_of_the_export_slash_command(
     discord_fake: FakeDiscord, discord_bot: DiscordBot
 ) -> None:
     synced = {c["name"]: c for c in discord_fake.synced_commands[None]}
-    (option,) = synced["export"]["options"]
+    option, deck = synced["export"]["options"]
     assert option["name"] == "format" and not option["required"]
     assert [choice["value"] for choice in option["choices"]] == ["json", "anki"]
+    assert deck["name"] == "deck" and not deck["required"] and deck["type"] == 3
 
 
 async def test_discord_export_with_format_anki_attaches_the_bank_as_an_apkg(

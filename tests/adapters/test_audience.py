@@ -15,7 +15,7 @@ from tests.adapters.stack import app_for, build_stack
 from tests.fakes import FakeClock
 
 ANN = 710000000000000011
-FOR_EVERYONE = {"quiz", "stopquiz", "leaderboard", "daily"}
+FOR_EVERYONE = {"quiz", "stopquiz", "leaderboard", "daily", "deck"}  # /deck: what the whole chat practises
 
 
 def test_the_core_says_who_each_command_is_for(sqlite: SqliteStore) -> None:

@@ -20,11 +20,13 @@ from bot.__main__ import main
 from bot.core.commands import Commands
 from bot.core.competition import CompetitionService
 from bot.core.daily import DailyService
+from bot.core.decks import DeckService, Library
 from bot.core.interview import InterviewService
 from bot.core.linking import LinkService
 from bot.core.model import Caller, Chat, Identity, MatchStatus
 from bot.core.plan import PlanService
 from bot.core.study import StudyService
+from bot.deckfile import parse_deck_file
 from bot.storage.copy import (
     CopyError,
     DestinationNotEmpty,
@@ -134,6 +136,16 @@ async def populate(location: str | Path) -> None:
             ).plain_text()
         )
 
+        # an imported deck (one card retired by a second import) in use in Ann's chat
+        library = Library(study.bank, store)
+        decks = DeckService(library, store, clock, parse=parse_deck_file)
+        csv = "id,question,answer\nx1,What is a token?,A unit of text.\nx2,What is a vocab?,The token set.\n"
+        await decks.import_file(owner=ann.chat.key, name="mine", filename="m.csv", data=csv.encode(), imported_by="Ann")
+        await decks.import_file(
+            owner=ann.chat.key, name="mine", filename="m.csv", data=csv.encode()[: csv.index("x2")], imported_by="Ann"
+        )
+        await decks.command(ann, "use bank,mine")
+
         # rows from before migration 005 (or made by hand): two active attempts of one learner in one
         # chat. Copying them in id order with the trigger on would expire the first.
         bob_learner = await study.learner(bob)
@@ -164,7 +176,7 @@ async def test_sqlite_to_postgresql_to_sqlite_keeps_every_row(tmp_path: Path, pg
     assert set(original) >= {
         "learners", "identities", "card_states", "reviews", "attempts", "chats", "subscriptions",
         "deliveries", "heartbeats", "matches", "rounds", "round_answers", "plans",
-        "interviews", "interview_answers",
+        "interviews", "interview_answers", "decks", "deck_cards", "chat_decks",
     }  # fmt: skip
     assert len(original["plans"]) == 1
     assert all(original.values()), [table for table, rows in original.items() if not rows]  # every table has rows
