@@ -27,7 +27,7 @@ from bot.adapters.discord import (
 )
 from bot.core import study as study_module
 from bot.core.commands import CommandSpec, OptionSpec
-from bot.core.model import Caller
+from bot.core.model import Caller, Chat, Identity, Upload
 from bot.core.ports import Delivery
 from bot.core.views import Bullets, Button, Paragraph, QuizPoll, Reply, Title, how_to_answer
 from bot.storage.sqlite import SqliteStore
@@ -203,6 +203,29 @@ async def test_topic_autocomplete_offers_the_banks_topics(discord_fake: FakeDisc
 
     payload, callback = await slash(discord_fake, "question", {"topic": "optim"})
     assert "Optimisation" in text_of(original(discord_fake, payload))
+
+
+async def test_topic_autocomplete_offers_the_topics_of_the_decks_this_chat_uses(
+    discord_fake: FakeDiscord, discord_bot: DiscordBot
+) -> None:
+    csv = b"question,answer,topic\nWhat is a KV cache?,Stored keys and values.,Inference tricks\n"
+
+    async def read() -> bytes:
+        return csv
+
+    bob = Caller(Identity("discord", str(BOB)), "Bob", Chat("discord", f"user:{BOB}"))
+    await discord_bot.commands.run(bob, "deck", "import notes", Upload("notes.csv", len(csv), read))
+    await discord_bot.commands.run(bob, "deck", "use notes")
+
+    payload = discord_fake.autocomplete_interaction("question", "topic", "", user_id=BOB)  # Bob's DM
+    await discord_fake.send_interaction(payload)
+    choices = ((await discord_fake.wait_for_callback(payload)).data or {})["choices"]
+    assert choices == [{"name": "Inference tricks (inference-tricks)", "value": "inference-tricks"}]
+
+    payload = discord_fake.autocomplete_interaction("question", "topic", "", guild_id=DISCORD_GUILD)  # the bank
+    await discord_fake.send_interaction(payload)
+    in_server = ((await discord_fake.wait_for_callback(payload)).data or {})["choices"]
+    assert [c["value"] for c in in_server] == ["basics", "optim", "stories"]
 
 
 def test_the_api_url_may_be_given_with_or_without_the_api_path() -> None:

@@ -19,7 +19,9 @@ from zoneinfo import available_timezones
 import discord
 from discord import app_commands
 
+from bot.adapters.discord.delivery import channel_chat, dm_chat
 from bot.adapters.discord.uploads import DiscordDownloads, DownloadFailed
+from bot.core.bank import QuestionBank
 from bot.core.commands import Commands, CommandSpec, OptionSpec
 from bot.core.model import Caller
 from bot.core.views import Reply
@@ -190,17 +192,30 @@ class SlashCommands:
     def _completer(
         self, option: OptionSpec
     ) -> Callable[[Interaction, str], Coroutine[Any, Any, list[app_commands.Choice[str]]]]:
-        source = self.topic_choices if option.autocomplete == "topic" else self.zone_choices
+        if option.autocomplete != "topic":
 
-        async def complete(interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
-            return source(current)
+            async def complete_zone(interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
+                return self.zone_choices(current)
 
-        return complete
+            return complete_zone
 
-    def topic_choices(self, current: str) -> list[app_commands.Choice[str]]:
-        """The bank's topics matching what was typed (slug or name), best matches first."""
+        async def complete_topic(interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
+            # the topics of the decks this chat practises from (/deck use); the bank's if they cannot be read
+            in_guild = interaction.guild_id is not None
+            chat = channel_chat(interaction.channel_id) if in_guild else dm_chat(interaction.user.id)
+            try:
+                bank = await self.commands.study.bank.pool_for(chat.key)
+            except Exception:
+                log.exception("reading the decks of %s for autocomplete failed", chat.key)
+                bank = self.commands.study.bank
+            return self.topic_choices(current, bank)
+
+        return complete_topic
+
+    def topic_choices(self, current: str, bank: QuestionBank | None = None) -> list[app_commands.Choice[str]]:
+        """The topics of `bank` (default: the shipped bank) matching what was typed (slug or name), best first."""
         ranked: list[tuple[int, int, app_commands.Choice[str]]] = []
-        for position, topic in enumerate(self.commands.study.bank.topics):
+        for position, topic in enumerate((bank or self.commands.study.bank).topics):
             starts, contains = _matches(current, topic.slug, topic.name)
             if current.strip() and not contains:
                 continue
