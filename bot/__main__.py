@@ -292,9 +292,7 @@ async def _imported_deck(name: str) -> tuple[tuple[Card, ...], str, dict[str, st
         print(f"studybot: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     try:
-        decks = sorted(app.library.decks_for(""), key=lambda d: d.owner != "")
-        others = [d for d in app.library._decks.values() if d.name == name]
-        found = next((d for d in [*decks, *others] if d.name == name and d.cards), None)
+        found = next((d for d in app.library.all_decks() if d.name == name and d.cards), None)
         if found is None:
             return None
         return found.cards, found.title, {topic.slug: topic.name for topic in found.topics}
@@ -361,7 +359,7 @@ async def _deck_database_async(args: argparse.Namespace, data: bytes) -> int:
             print(f"Every chat can now choose it with /deck use {name}.")
             return EXIT_OK
         if command == "list":
-            decks = sorted(library._decks.values(), key=lambda d: (d.owner, d.name))
+            decks = library.all_decks()
             print(f"bank: the shipped question bank, {len(library.shipped)} cards (parts: {', '.join(library.parts)})")
             for deck in decks:
                 where = "every chat (the operator's)" if deck.owner == "" else f"chat {deck.owner}"

@@ -256,16 +256,10 @@ class Library(QuestionBank):
 
     async def open(self) -> None:
         """Read the imported decks from the store (once; `build_app` calls it at start)."""
-        if self._loaded or self.store is None:
-            return
-        async with self._lock:
-            if not self._loaded:
-                self._version = await self.store.deck_version()
-                for deck in await self.store.load_decks():
-                    self._put(deck)
-                self._loaded = True
+        if not self._loaded:
+            await self.reload()
 
-    async def reload(self, *_: object) -> None:
+    async def reload(self) -> None:
         """Read the imported decks and choices again (after /forget deleted a learner's own decks)."""
         if self.store is None:
             return
@@ -329,6 +323,13 @@ class Library(QuestionBank):
     def parts(self) -> tuple[str, ...]:
         """The shipped bank's parts (its YAML decks), which can be chosen on their own."""
         return tuple(deck.slug for deck in self.shipped.decks)
+
+    def all_decks(self) -> list[DeckRecord]:
+        """Every imported deck, the operator's first, then by chat and name."""
+        return sorted(self._decks.values(), key=lambda d: (d.owner, d.name))
+
+    def deck(self, deck_id: int) -> DeckRecord | None:
+        return self._decks.get(deck_id)
 
     def decks_for(self, chat_key: str) -> list[DeckRecord]:
         """The imported decks a chat may use: its own, then the operator's."""
@@ -691,7 +692,7 @@ class DeckService:
         if caller.identity != asker or caller.chat.key != chat_key:
             return notice("Only the person who asked can confirm this.")
         del self._pending[action.target]
-        deck = self.library._decks.get(action.target)
+        deck = self.library.deck(action.target)
         if action.arg == KEEP or deck is None:
             return Reply(blocks=(Paragraph.of("Kept: nothing was removed."),), edit=True)
         reviews = await self.store.delete_deck(deck.id)
