@@ -48,6 +48,15 @@ class Settings(BaseSettings):
     discord_api_url: str | None = Field(default=None, alias="DISCORD_API_URL")
     discord_gateway_url: str | None = Field(default=None, alias="DISCORD_GATEWAY_URL")
     discord_guild_id: int | None = Field(default=None, alias="DISCORD_GUILD_ID")
+    # several processes (replicas) on one PostgreSQL: Telegram by webhooks, Discord by shards (README, Scaling out)
+    telegram_webhook_url: str | None = Field(default=None, alias="TELEGRAM_WEBHOOK_URL")
+    telegram_webhook_secret: SecretStr | None = Field(default=None, alias="TELEGRAM_WEBHOOK_SECRET")
+    # the pushes of the whole fleet together stay under this many messages a second
+    telegram_max_rate: float = Field(default=30.0, gt=0, le=1000, alias="TELEGRAM_MAX_RATE")
+    discord_shard_count: int | None = Field(default=None, ge=1, le=1024, alias="DISCORD_SHARD_COUNT")
+    discord_shard_ids_text: str | None = Field(default=None, alias="DISCORD_SHARD_IDS")  # e.g. "0,1"
+    # host:port of the HTTP server (Telegram webhooks, /healthz, /metrics)
+    listen: str = Field(default="0.0.0.0:8080", alias="STUDYBOT_LISTEN")
     # a SQLite file (default: in the user's data directory), or postgresql://...
     db: str = Field(default_factory=default_db_location, alias="STUDYBOT_DB")
     db_pgbouncer: bool = Field(default=False, alias="STUDYBOT_DB_PGBOUNCER")
@@ -82,6 +91,10 @@ class Settings(BaseSettings):
         "llm_url",
         "llm_model",
         "llm_api_key",
+        "telegram_webhook_url",
+        "telegram_webhook_secret",
+        "discord_shard_count",
+        "discord_shard_ids_text",
         mode="before",
     )
     @classmethod
@@ -134,6 +147,76 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not an http(s)/ws(s) URL")
         return value.rstrip("/") if value else value
 
+    @field_validator("telegram_webhook_url")
+    @classmethod
+    def _https_webhook(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https://[^/\s]+(/\S*)?$", value):
+            raise ValueError(f"{value!r} is not an https:// URL (Telegram posts webhooks over HTTPS only)")
+        return value
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule for secret_token)")
+        return value
+
+    @field_validator("discord_shard_ids_text")
+    @classmethod
+    def _shard_list(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = [part.strip() for part in value.split(",")]
+        if not all(part.isdigit() for part in parts):
+            raise ValueError(f"{value!r} is not a comma-separated list of shard numbers, for example 0,1")
+        return ",".join(str(int(part)) for part in parts)
+
+    @property
+    def discord_shard_ids(self) -> tuple[int, ...] | None:
+        """DISCORD_SHARD_IDS as numbers; None: every shard of DISCORD_SHARD_COUNT (or no sharding)."""
+        if self.discord_shard_ids_text is None:
+            return None
+        return tuple(int(part) for part in self.discord_shard_ids_text.split(","))
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.strip().rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{value!r} is not host:port, for example 0.0.0.0:8080")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _fleet_settings_agree(self) -> Settings:
+        if self.telegram_webhook_url is not None and self.telegram_webhook_secret is None:
+            raise ValueError(
+                "TELEGRAM_WEBHOOK_URL is set but TELEGRAM_WEBHOOK_SECRET is not (a random string Telegram sends "
+                "back with every update, e.g. from: openssl rand -hex 32)"
+            )
+        if self.discord_shard_ids is not None:
+            if self.discord_shard_count is None:
+                raise ValueError("DISCORD_SHARD_IDS is set but DISCORD_SHARD_COUNT is not (the bot's number of shards)")
+            wrong = [i for i in self.discord_shard_ids if i >= self.discord_shard_count]
+            if wrong or len(set(self.discord_shard_ids)) != len(self.discord_shard_ids):
+                raise ValueError(
+                    f"DISCORD_SHARD_IDS must be different numbers from 0 to {self.discord_shard_count - 1} "
+                    f"(DISCORD_SHARD_COUNT is {self.discord_shard_count})"
+                )
+        return self
+
+    @property
+    def listen_host_port(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+    @property
+    def telegram_webhook_path(self) -> str:
+        """The path part of TELEGRAM_WEBHOOK_URL ("/" when it has none): where the HTTP server takes updates."""
+        if self.telegram_webhook_url is None:
+            return "/"
+        rest = self.telegram_webhook_url.removeprefix("https://").partition("/")[2]
+        return "/" + rest
+
     @model_validator(mode="after")
     def _llm_needs_a_model(self) -> Settings:
         if self.llm_url is not None and not self.llm_model:
@@ -173,7 +256,7 @@ class Settings(BaseSettings):
 
     def secrets(self) -> list[str]:
         """Every secret value set, for the log redactor."""
-        tokens = (self.telegram_token, self.discord_token, self.llm_api_key)
+        tokens = (self.telegram_token, self.discord_token, self.llm_api_key, self.telegram_webhook_secret)
         found = [t.get_secret_value() for t in tokens if t is not None and t.get_secret_value()]
         password = re.match(r"^postgres(?:ql)?://[^:/@]+:([^@]+)@", self.db)
         if password:

@@ -107,6 +107,13 @@ async def populate(location: str | Path) -> None:
         clock.set(datetime(2026, 4, 1, 8, 0, tzinfo=UTC))
         report = await daily.tick()  # a heartbeat, and a delivery per subscription
         assert report.sent == 2
+        # a webhook's update handled (several processes, issue 16) and the fleet's next free send slot
+        await store.db.execute(
+            "INSERT INTO telegram_updates (update_id, received_at, replica) VALUES (?, ?, ?)", 91, 1, "a"
+        )
+        await store.db.execute(
+            "INSERT INTO send_slots (platform, next_at) VALUES (?, ?) ON CONFLICT DO NOTHING", "x", 5
+        )
 
         await competition.start(player(1), "2 20")
         match = await store.running_match(GROUP.key)
@@ -176,7 +183,7 @@ async def test_sqlite_to_postgresql_to_sqlite_keeps_every_row(tmp_path: Path, pg
     assert set(original) >= {
         "learners", "identities", "card_states", "reviews", "attempts", "chats", "subscriptions",
         "deliveries", "heartbeats", "matches", "rounds", "round_answers", "plans",
-        "interviews", "interview_answers", "decks", "deck_cards", "chat_decks",
+        "interviews", "interview_answers", "decks", "deck_cards", "chat_decks", "telegram_updates", "send_slots",
     }  # fmt: skip
     assert len(original["plans"]) == 1
     assert all(original.values()), [table for table, rows in original.items() if not rows]  # every table has rows
