@@ -21,6 +21,7 @@ from bot.storage.plans import PlanRepository
 from bot.storage.privacy import PrivacyRepository
 from bot.storage.progress import ProgressRepository
 from bot.storage.study import StudyRepository
+from bot.storage.updates import UpdateRepository
 
 
 class Store(
@@ -34,6 +35,7 @@ class Store(
     PlanRepository,
     LinkRepository,
     DeckRepository,
+    UpdateRepository,
 ):
     """All persistence of StudyBot, on SQLite (the embedded default) or PostgreSQL."""
 
