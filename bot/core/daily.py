@@ -52,6 +52,7 @@ KEEP, MOVE, STOP = 0, 1, 2  # the check-in's buttons (Verb.DAILY_CHECK_IN's arg)
 MOVE_TO = 100  # arg MOVE_TO + h: move the push to h:00
 OFFERED_HOURS = (7, 12, 18, 21)  # the times "Another time" offers (the current one and quiet ones left out)
 STALE = "That button is not valid any more."
+PACED_BATCH_SECONDS = 5  # with a pace, a claim takes the pushes of this many seconds of sending
 
 
 class DailyPorts(DailyStore, StudyStore, ChatStore, Protocol):
@@ -90,6 +91,8 @@ class DailyService:
         batch: int = 500,
         max_attempts: int = 5,
         retry_delay: timedelta = timedelta(minutes=2),
+        rates: Mapping[str, float] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.store = store
         self.study = study
@@ -101,6 +104,12 @@ class DailyService:
         self.batch = batch
         self.max_attempts = max_attempts
         self.retry_delay = retry_delay
+        # messages a second per platform for every process together: each claimed push gets a send slot
+        # from the database, so replicas share the pace; None: sent as fast as the adapter allows
+        self.pace = {platform: timedelta(seconds=1 / rate) for platform, rate in (rates or {}).items() if rate > 0}
+        if rates:  # claim what one pace can send in a few seconds, so the replicas share a minute's pushes
+            self.batch = min(batch, max(10, int(PACED_BATCH_SECONDS * max(rates.values()))))
+        self.sleep = sleep
         self.claimer = uuid.uuid4().hex  # this process; claims of a dead process are recovered
 
     # --- the /daily command ----------------------------------------------------------------------
@@ -334,15 +343,20 @@ class DailyService:
         semaphore = asyncio.Semaphore(self.concurrency)
 
         async def deliver(claim: Claim) -> None:
+            if claim.send_at is not None:  # wait for its send slot
+                wait = (claim.send_at - self.clock.now()).total_seconds()
+                if wait > 0:
+                    await self.sleep(wait)
             async with semaphore:
                 status = await self._deliver(claim)
             report.outcomes[claim.delivery_id] = status
 
-        claims = await self.store.open_claims(now, self.claimer, self.batch)
+        pace = self.pace or None
+        claims = await self.store.open_claims(now, self.claimer, self.batch, pace)
         while True:
             report.claimed += len(claims)
             await asyncio.gather(*(deliver(claim) for claim in claims))
-            claims = await self.store.claim_due(self.clock.now(), self.claimer, self.batch, self._advance)
+            claims = await self.store.claim_due(self.clock.now(), self.claimer, self.batch, self._advance, pace)
             if not claims:
                 break
         for status in report.outcomes.values():

@@ -297,6 +297,7 @@ class Claim:
     subscription: Subscription
     local_day: str
     attempts: int = 0
+    send_at: datetime | None = None  # its send slot: the fleet's pace for the platform (None: at once)
 
 
 class MatchStatus(enum.StrEnum):

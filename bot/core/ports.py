@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from bot.core.grading import GraderName, Judgement
@@ -219,15 +219,28 @@ class DailyStore(Protocol):
         """Unpause it, next push at next_push_at; with count_from, unanswered pushes are counted from there."""
         ...
 
-    async def claim_due(self, now: datetime, claimer: str, limit: int, advance: Advance) -> list[Claim]: ...
+    async def claim_due(
+        self,
+        now: datetime,
+        claimer: str,
+        limit: int,
+        advance: Advance,
+        pace: Mapping[str, timedelta] | None = None,
+    ) -> list[Claim]:
+        """Claim up to `limit` due subscriptions' pushes; with `pace` (platform -> gap between two messages)
+        each claim gets a send slot shared with every process on the database."""
+        ...
 
     async def day_claimed(self, subscription_id: int, local_day: str) -> bool:
         """Whether the subscription already has a delivery for that local day (so none more that day)."""
         ...
 
-    async def open_claims(self, now: datetime, claimer: str, limit: int) -> list[Claim]:
+    async def open_claims(
+        self, now: datetime, claimer: str, limit: int, pace: Mapping[str, timedelta] | None = None
+    ) -> list[Claim]:
         """Deliveries to (re)try now: those waiting for a retry, and those claimed by a process
-        that is gone (its claimer id differs) without being finished."""
+        that is gone (its claimer id differs; with several processes, once its lease ran out) without
+        being finished."""
         ...
 
     async def finish_delivery(
@@ -261,6 +274,18 @@ class CompetitionStore(Protocol):
 
     async def create_match(self, match: Match) -> Match | None:
         """The stored match, or None when the chat already has a running one."""
+        ...
+
+    async def lease_match(self, match_id: int, owner: str, until: datetime) -> bool:
+        """Make `owner` (a process) the one that plays the running match until `until`."""
+        ...
+
+    async def renew_match_leases(self, owner: str, match_ids: Collection[int], until: datetime) -> set[int]:
+        """Extend `owner`'s leases; the ids still running and still its own."""
+        ...
+
+    async def take_over_matches(self, owner: str, now: datetime, until: datetime, unleased_grace: float) -> list[Match]:
+        """Running matches of other processes whose lease ran out, now leased to `owner`."""
         ...
 
     async def get_match(self, match_id: int) -> Match | None: ...

@@ -7,6 +7,7 @@ the INSERT; one running match per chat is a partial unique index.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from datetime import datetime
 
 from bot.core.model import BoardRow, CardEvidence, Match, MatchStatus, Round, RoundAnswer, Standing
@@ -49,6 +50,48 @@ class CompetitionRepository:
 
     async def running_matches(self) -> list[Match]:
         return [rows.match(r) for r in await self.db.fetch("SELECT * FROM matches WHERE status = 'running'")]
+
+    async def lease_match(self, match_id: int, owner: str, until: datetime) -> bool:
+        """Make `owner` the process that plays the running match, until `until`; False when it is not running."""
+        found = await self.db.fetch(
+            "UPDATE matches SET owner = ?, lease_until = ? WHERE id = ? AND status = 'running' RETURNING id",
+            owner,
+            to_ms(until),
+            match_id,
+        )
+        return bool(found)
+
+    async def renew_match_leases(self, owner: str, match_ids: Collection[int], until: datetime) -> set[int]:
+        """Extend `owner`'s leases on those matches; the ids still running and still its own."""
+        if not match_ids:
+            return set()
+        marks = ", ".join("?" for _ in match_ids)
+        found = await self.db.fetch(
+            f"UPDATE matches SET lease_until = ? WHERE owner = ? AND status = 'running' AND id IN ({marks}) "
+            "RETURNING id",
+            to_ms(until),
+            owner,
+            *match_ids,
+        )
+        return {int(row[0]) for row in found}
+
+    async def take_over_matches(self, owner: str, now: datetime, until: datetime, unleased_grace: float) -> list[Match]:
+        """The running matches of other processes whose lease ran out (their process died or stalled), now
+        leased to `owner` until `until`. A match never leased counts from its start plus `unleased_grace`
+        seconds (its starter leases it right after creating it). On PostgreSQL, matches another process is
+        taking over at the same moment are skipped, so each goes to one process."""
+        lock = " FOR UPDATE SKIP LOCKED" if self.db.engine == "postgresql" else ""
+        found = await self.db.fetch(
+            "UPDATE matches SET owner = ?, lease_until = ? WHERE id IN (SELECT id FROM matches "
+            "WHERE status = 'running' AND (owner IS NULL OR owner <> ?) "
+            f"AND COALESCE(lease_until, started_at + ?) <= ?{lock}) RETURNING *",
+            owner,
+            to_ms(until),
+            owner,
+            round(unleased_grace * 1000),
+            to_ms(now),
+        )
+        return sorted((rows.match(r) for r in found), key=lambda m: m.id)
 
     async def save_match_progress(self, match_id: int, rounds_played: int, idle_rounds: int) -> None:
         await self.db.execute(

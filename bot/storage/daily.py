@@ -6,15 +6,19 @@ a push go out at most once a day, whichever process claims it.
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 
 from bot.core.model import Claim, Subscription
 from bot.core.ports import Advance
 from bot.storage import rows
-from bot.storage.db import Database, chunks
+from bot.storage.db import Database, Tx, chunks
 from bot.storage.rows import from_ms, opt_dt, opt_ms, to_ms
 
 CLAIM_CHUNK = 200  # delivery rows per INSERT statement
+# A claimed delivery's lease: its send slot plus this. Until then no other process takes it over (PostgreSQL).
+LEASE_AFTER_SLOT_MS = 30_000
 
 
 class DailyRepository:
@@ -102,15 +106,68 @@ class DailyRepository:
         )
         self._note_paused(chat_key, None)
 
-    async def claim_due(self, now: datetime, claimer: str, limit: int, advance: Advance) -> list[Claim]:
+    def _shared(self) -> bool:
+        """Several processes may claim at once (PostgreSQL): claims skip rows another process has locked, and
+        a claimed delivery is taken over only when its lease ran out. SQLite has one process: a claim of
+        another claimer id is from a process that is gone, taken over at once."""
+        return self.db.engine == "postgresql"
+
+    async def _reserve_slots(self, tx: Tx, platform: str, count: int, gap: timedelta, now: datetime) -> list[int]:
+        """`count` send slots (ms) for `platform`, `gap` apart, after those every process reserved before:
+        one row per platform holds the next free slot, so the fleet together keeps the pace."""
+        if gap <= timedelta(0):
+            return [to_ms(now)] * count
+        gap_ms = gap.total_seconds() * 1000
+        span = math.ceil(count * gap_ms)
+        row = await tx.fetchrow(
+            "INSERT INTO send_slots (platform, next_at) VALUES (?, ?) ON CONFLICT (platform) DO UPDATE SET "
+            "next_at = (CASE WHEN send_slots.next_at > ? THEN send_slots.next_at ELSE ? END) + ? RETURNING next_at",
+            platform,
+            to_ms(now) + span,
+            to_ms(now),
+            to_ms(now),
+            span,
+        )
+        assert row is not None
+        first = int(row[0]) - span
+        return [first + round(i * gap_ms) for i in range(count)]
+
+    async def _slots_for(
+        self, tx: Tx, subs: Sequence[Subscription], pace: Mapping[str, timedelta] | None, now: datetime
+    ) -> list[int]:
+        """A send slot (ms) for each subscription, in order: paced per platform by `pace` (the gap between two
+        messages); a platform without one is sent at once."""
+        slots = [to_ms(now)] * len(subs)
+        for platform in sorted({sub.platform for sub in subs}):
+            gap = (pace or {}).get(platform)
+            if gap is None:
+                continue
+            positions = [i for i, sub in enumerate(subs) if sub.platform == platform]
+            for i, slot in zip(
+                positions, await self._reserve_slots(tx, platform, len(positions), gap, now), strict=True
+            ):
+                slots[i] = slot
+        return slots
+
+    async def claim_due(
+        self,
+        now: datetime,
+        claimer: str,
+        limit: int,
+        advance: Advance,
+        pace: Mapping[str, timedelta] | None = None,
+    ) -> list[Claim]:
         """For each due subscription (up to `limit`): advance next_push_at and insert the delivery of its
-        local day unless that day has one. One transaction, a fixed number of statements per batch."""
+        local day unless that day has one, with a send slot and a lease (the slot plus LEASE_AFTER_SLOT).
+        One transaction, a fixed number of statements per batch; on PostgreSQL, subscriptions another
+        process is claiming are skipped (FOR UPDATE SKIP LOCKED), so replicas claim different ones."""
+        lock = " FOR UPDATE SKIP LOCKED" if self._shared() else ""
         async with self.db.transaction() as tx:
             due = [
                 rows.subscription(row)
                 for row in await tx.fetch(
                     "SELECT * FROM subscriptions WHERE paused_reason IS NULL AND next_push_at <= ? "
-                    "ORDER BY next_push_at, id LIMIT ?",
+                    f"ORDER BY next_push_at, id LIMIT ?{lock}",
                     to_ms(now),
                     limit,
                 )
@@ -122,18 +179,28 @@ class DailyRepository:
                 "UPDATE subscriptions SET next_push_at = ? WHERE id = ?",
                 [(to_ms(next_at), sub.id) for sub, _day, next_at in planned],
             )
+            slots = await self._slots_for(tx, due, pace, now)
+            slot_of = {sub.id: slot for sub, slot in zip(due, slots, strict=True)}
             inserted: dict[int, int] = {}
             for part in chunks(planned, CLAIM_CHUNK):
-                values = ", ".join("(?, ?, 'claimed', ?, ?)" for _ in part)
-                params = [p for sub, day, _next in part for p in (sub.id, day, claimer, to_ms(now))]
+                values = ", ".join("(?, ?, 'claimed', ?, ?, ?, ?)" for _ in part)
+                params = [
+                    p
+                    for sub, day, _next in part
+                    for p in (sub.id, day, claimer, to_ms(now), slot_of[sub.id], slot_of[sub.id] + LEASE_AFTER_SLOT_MS)
+                ]
                 for row in await tx.fetch(
-                    "INSERT INTO deliveries (subscription_id, local_day, status, claimed_by, claimed_at) "
-                    f"VALUES {values} ON CONFLICT (subscription_id, local_day) DO NOTHING "
+                    "INSERT INTO deliveries (subscription_id, local_day, status, claimed_by, claimed_at, send_at, "
+                    f"lease_until) VALUES {values} ON CONFLICT (subscription_id, local_day) DO NOTHING "
                     "RETURNING id, subscription_id",
                     *params,
                 ):
                     inserted[int(row[1])] = int(row[0])
-        return [Claim(inserted[sub.id], sub, day, 0) for sub, day, _next in planned if sub.id in inserted]
+        return [
+            Claim(inserted[sub.id], sub, day, 0, send_at=from_ms(slot_of[sub.id]))
+            for sub, day, _next in planned
+            if sub.id in inserted
+        ]
 
     async def day_claimed(self, subscription_id: int, local_day: str) -> bool:
         """Whether the subscription already has a delivery for that local day (so none more that day)."""
@@ -142,23 +209,36 @@ class DailyRepository:
         )
         return bool(found)
 
-    async def open_claims(self, now: datetime, claimer: str, limit: int) -> list[Claim]:
-        """Deliveries to (re)try now: those waiting for a retry, and those claimed by a process that is
-        gone (its claimer id differs) without being finished; they are claimed for `claimer`."""
+    async def open_claims(
+        self, now: datetime, claimer: str, limit: int, pace: Mapping[str, timedelta] | None = None
+    ) -> list[Claim]:
+        """Deliveries to (re)try now: those waiting for a retry, and those claimed by another process and not
+        finished (on PostgreSQL only once their lease ran out: that process died or stalled; on SQLite at
+        once: the one process restarted). They are claimed for `claimer` with new send slots and leases."""
+        shared = self._shared()
+        lease = " AND COALESCE(d.lease_until, 0) <= ?" if shared else ""
         async with self.db.transaction() as tx:
             found = await tx.fetch(
                 "SELECT d.id AS delivery_id, d.local_day, d.attempts, s.* FROM deliveries d "
                 "JOIN subscriptions s ON s.id = d.subscription_id "
                 "WHERE s.paused_reason IS NULL AND ((d.status = 'retry' AND d.retry_at <= ?) "
-                "OR (d.status = 'claimed' AND d.claimed_by <> ?)) ORDER BY d.id LIMIT ?",
-                to_ms(now),
-                claimer,
-                limit,
+                f"OR (d.status = 'claimed' AND d.claimed_by <> ?{lease})) ORDER BY d.id LIMIT ?"
+                + (" FOR UPDATE OF d SKIP LOCKED" if shared else ""),
+                *((to_ms(now), claimer, to_ms(now), limit) if shared else (to_ms(now), claimer, limit)),
             )
-            claims = [Claim(r["delivery_id"], rows.subscription(r), r["local_day"], r["attempts"]) for r in found]
+            subs = [rows.subscription(r) for r in found]
+            slots = await self._slots_for(tx, subs, pace, now)
+            claims = [
+                Claim(r["delivery_id"], sub, r["local_day"], r["attempts"], send_at=from_ms(slot))
+                for r, sub, slot in zip(found, subs, slots, strict=True)
+            ]
             await tx.executemany(
-                "UPDATE deliveries SET status = 'claimed', claimed_by = ?, claimed_at = ? WHERE id = ?",
-                [(claimer, to_ms(now), c.delivery_id) for c in claims],
+                "UPDATE deliveries SET status = 'claimed', claimed_by = ?, claimed_at = ?, send_at = ?, "
+                "lease_until = ? WHERE id = ?",
+                [
+                    (claimer, to_ms(now), slot, slot + LEASE_AFTER_SLOT_MS, c.delivery_id)
+                    for c, slot in zip(claims, slots, strict=True)
+                ],
             )
         return claims
 
