@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
+import socket
 import sqlite3
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +34,7 @@ from bot.core.progress import ProgressService
 from bot.core.study import StudyService
 from bot.core.throttle import Throttle
 from bot.logs import setup_logging
+from bot.metrics import Metrics
 from bot.pictures import ProgressPicturer
 from bot.scheduler import DailyTicker, MatchRunner
 from bot.storage.db import DatabaseUnavailable
@@ -40,6 +43,8 @@ from bot.storage.store import Store
 if TYPE_CHECKING:  # the chat SDKs are imported only when their adapter is built
     from bot.adapters.discord import DiscordBot
     from bot.adapters.telegram import TelegramBot
+    from bot.adapters.telegram.webhook import TelegramWebhook
+    from bot.web import WebServer
 
 log = logging.getLogger("studybot")
 
@@ -66,6 +71,7 @@ class App:
     pictures: ProgressPicturer | None = None
     links: LinkService | None = None
     decks: DeckService | None = None
+    metrics: Metrics = field(default_factory=Metrics)  # what /metrics shows
 
     async def close(self) -> None:
         if isinstance(self.study.grader, ModelGrader):
@@ -201,16 +207,86 @@ def telegram_adapter(app: App, **tuning: Any) -> TelegramBot:
         token=token.get_secret_value(),
         api_url=app.settings.telegram_api_url,
         competition=app.competition,
-        **tuning,
+        **{"max_rate": app.settings.telegram_max_rate, **tuning},
     )
     app.notifiers[PLATFORM] = telegram.notifier
     return telegram
 
 
+def replica_name() -> str:
+    """This process among the replicas sharing a database: host name and process id."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def telegram_webhook(app: App, telegram: TelegramBot, *, replica: str | None = None) -> TelegramWebhook:
+    """The webhook endpoint (TELEGRAM_WEBHOOK_URL, TELEGRAM_WEBHOOK_SECRET) on the Telegram front end."""
+    from bot.adapters.telegram.webhook import TelegramWebhook
+
+    url, secret = app.settings.telegram_webhook_url, app.settings.telegram_webhook_secret
+    if url is None or secret is None:
+        raise ConfigError("TELEGRAM_WEBHOOK_URL and TELEGRAM_WEBHOOK_SECRET are not set")
+    return TelegramWebhook(
+        telegram,
+        app.store,
+        app.clock,
+        url=url,
+        secret=secret.get_secret_value(),
+        replica=replica or replica_name(),
+        metrics=app.metrics,
+    )
+
+
+def serves_http(settings: Settings) -> bool:
+    """Whether `studybot run` opens its HTTP server: with Telegram webhooks, or when STUDYBOT_LISTEN is set
+    (so a single long-polling process opens no port unasked)."""
+    return settings.telegram_webhook_url is not None or "listen" in settings.model_fields_set
+
+
+def web_server(app: App, webhook: TelegramWebhook | None = None, *, port: int | None = None) -> WebServer:
+    """The HTTP server on STUDYBOT_LISTEN (`port` overrides its port; 0 picks a free one): /healthz,
+    /metrics, and the webhook at TELEGRAM_WEBHOOK_URL's path when there is one."""
+    from bot.storage.copy import redact
+    from bot.web import Health, WebServer
+
+    host, listen_port = app.settings.listen_host_port
+    db = app.settings.db
+    health = Health(app.store, app.clock, app.metrics, redact=lambda text: redact(text, db))
+    app.metrics.count_running_matches(lambda: _count_running(app))
+    return WebServer(
+        health,
+        app.metrics,
+        host=host,
+        port=listen_port if port is None else port,
+        webhook=webhook,
+        webhook_path=app.settings.telegram_webhook_path,
+    )
+
+
+async def _count_running(app: App) -> int:
+    return len(await app.store.running_matches())
+
+
+async def start_web(server: WebServer, listen: str) -> None:
+    """Start the HTTP server; a port in use or a host that is not this machine's is a ConfigError."""
+    try:
+        await server.start()
+    except OSError as exc:
+        raise ConfigError(f"STUDYBOT_LISTEN: cannot listen on {listen}: {exc.strerror or exc}") from None
+
+
+async def register_webhook(webhook: TelegramWebhook) -> None:
+    """setWebhook; Telegram refusing the URL (it cannot reach it, say) is a ConfigError."""
+    from telegram.error import BadRequest
+
+    try:
+        await webhook.register()
+    except BadRequest as exc:
+        raise ConfigError(f"TELEGRAM_WEBHOOK_URL: Telegram refused the webhook: {exc.message}") from None
+
+
 def discord_adapter(app: App, **tuning: Any) -> DiscordBot:
     """The Discord front end on the app's services (DISCORD_TOKEN, DISCORD_API_URL, DISCORD_GATEWAY_URL,
-    DISCORD_GUILD_ID; DISCORD_SHARD_COUNT and DISCORD_SHARD_IDS: this process's shards), its notifier
-    registered; `tuning` overrides DiscordBot's retry and timeout defaults."""
+    DISCORD_GUILD_ID), its notifier registered; `tuning` overrides DiscordBot's retry and timeout defaults."""
     from bot.adapters.discord import PLATFORM, DiscordBot
 
     token = app.settings.discord_token
@@ -224,8 +300,6 @@ def discord_adapter(app: App, **tuning: Any) -> DiscordBot:
         api_url=app.settings.discord_api_url,
         gateway_url=app.settings.discord_gateway_url,
         guild_id=app.settings.discord_guild_id,
-        shard_count=app.settings.discord_shard_count,
-        shard_ids=app.settings.discord_shard_ids,
         **tuning,
     )
     app.notifiers[PLATFORM] = discord_bot.notifier
@@ -233,22 +307,36 @@ def discord_adapter(app: App, **tuning: Any) -> DiscordBot:
 
 
 async def run_platforms(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
-    """Start every adapter whose token is set, on this event loop, until SIGTERM/SIGINT."""
+    """Start every adapter whose token is set, on this event loop, until SIGTERM/SIGINT; the HTTP server
+    too when serves_http(settings)."""
     import signal
 
+    if settings.telegram_webhook_url is not None and settings.telegram_token is None:
+        raise ConfigError("TELEGRAM_WEBHOOK_URL is set but TELEGRAM_TOKEN is not (webhooks are for the Telegram bot)")
     app = await build_app(settings)
     stop_event = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop_event.set)
     started: list[Any] = []
+    webhook: TelegramWebhook | None = None
     runner = MatchRunner(app.competition, app.notifiers, app.clock)
     ticker = DailyTicker(app.daily, app.links, library=app.library)
     try:
         if settings.telegram_token is not None:
             telegram = telegram_adapter(app)
-            await telegram.start()
+            await telegram.start(polling=settings.telegram_webhook_url is None)  # webhooks: no polling
             started.append(telegram)
+            if settings.telegram_webhook_url is not None:
+                webhook = telegram_webhook(app, telegram)
+        if serves_http(settings):
+            server = web_server(app, webhook)
+            await start_web(server, settings.listen)
+            started.append(server)
+        if webhook is not None:  # listening first: Telegram may post as soon as the webhook is set
+            await register_webhook(webhook)
+            webhook.start_pruning()
+            started.append(webhook)
         if settings.discord_token is not None:
             discord_bot = discord_adapter(app)
             await discord_bot.start()

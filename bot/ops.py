@@ -34,11 +34,12 @@ def health(db_path: Path, *, now: float | None = None, within_s: int = HEALTHY_W
             con.close()
     except sqlite3.Error as exc:
         return False, f"unhealthy: the database cannot be read: {exc}"
-    return _judge(None if row is None else int(row[0]), now, within_s)
+    return judge_heartbeat(None if row is None else int(row[0]), now, within_s)
 
 
-def _judge(at_ms: int | None, now: float | None, within_s: int) -> tuple[bool, str]:
-    """The verdict on the heartbeat's time (None: there is none), the same on both engines."""
+def judge_heartbeat(at_ms: int | None, now: float | None, within_s: int) -> tuple[bool, str]:
+    """The verdict on the heartbeat's time (None: there is none), the same on both engines and for the
+    running bot's /healthz."""
     if at_ms is None:
         return False, "unhealthy: the scheduler has not ticked yet"
     age = (now if now is not None else time.time()) - at_ms / 1000
@@ -119,7 +120,7 @@ async def health_postgres(
     finally:
         with contextlib.suppress(*_PG_ERRORS):
             await conn.close()
-    return _judge(None if at is None else int(at), now, within_s)
+    return judge_heartbeat(None if at is None else int(at), now, within_s)
 
 
 def postgres_backup_hint(url: str) -> str:

@@ -60,6 +60,7 @@ __all__ = [
     "StoredMessage",
     "StoredPoll",
     "UploadedFile",
+    "WebhookDelivery",
     "image_size",
     "parse_html",
 ]
@@ -91,6 +92,11 @@ NOT_MODIFIED = (
     "message"
 )
 CONFLICT = "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
+WEBHOOK_CONFLICT = (
+    "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first"
+)
+WEBHOOK_PORTS = (443, 80, 88, 8443)  # the only ports Telegram posts webhooks to
+_SECRET_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 QUERY_INVALID = "query is too old and response timeout expired or query ID is invalid"
 
 #: Methods that count against Telegram's sending limits (and fail for a blocked chat).
@@ -369,6 +375,28 @@ class _Delay:
     seconds: float
     remaining: int
     process_first: bool
+    chat_id: int | str | None = None
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """One webhook POST the fake made: where to, and how the bot answered.
+
+    ``status`` is None when the fake gave up waiting (``timeout``) or could not
+    connect; ``error`` then says which.
+    """
+
+    update_id: int
+    url: str
+    status: int | None
+    seconds: float
+    secret_sent: bool
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Telegram counts any 2xx answer as delivered."""
+        return self.status is not None and 200 <= self.status < 300
 
 
 class _ApiError(Exception):
@@ -841,6 +869,18 @@ class FakeTelegram:
 
         self._faults: list[_Fault] = []
         self._delays: list[_Delay] = []
+
+        #: The webhook as setWebhook left it ("" url: none), and where the fake really posts it: the
+        #: public URL's path on each of ``webhook_targets`` (base URLs such as http://127.0.0.1:PORT),
+        #: round-robin, as a load balancer in front of the bot's replicas would.
+        self.webhook_url = ""
+        self.webhook_secret: str | None = None
+        self.webhook_allowed_updates: list[str] | None = None
+        self.webhook_targets: list[str] = []
+        #: Every webhook POST, in order.
+        self.webhook_deliveries: list[WebhookDelivery] = []
+        self._next_target = 0
+        self._webhook_client: Any = None
         self._download_faults: list[list[int]] = []  # [status, remaining]
         self._files: dict[str, _StoredFile] = {}
         #: Every request to the file server, in order.
@@ -852,6 +892,7 @@ class FakeTelegram:
         self._handlers: dict[str, Handler] = {
             "getMe": self._get_me,
             "getUpdates": self._get_updates,
+            "setWebhook": self._set_webhook,
             "deleteWebhook": self._delete_webhook,
             "getWebhookInfo": self._get_webhook_info,
             "setMyCommands": self._set_my_commands,
@@ -901,6 +942,9 @@ class FakeTelegram:
             return
         self._closing.set()
         self._wake_pollers()
+        client, self._webhook_client = self._webhook_client, None
+        if client is not None:
+            await client.close()
         await runner.cleanup()
 
     async def __aenter__(self) -> Self:
@@ -1118,18 +1162,27 @@ class FakeTelegram:
             raise ValueError("times must be at least 1")
         self._download_faults.append([status, times])
 
-    def delay_next(self, method: str, seconds: float, times: int = 1, *, process_first: bool = False) -> None:
+    def delay_next(
+        self,
+        method: str,
+        seconds: float,
+        times: int = 1,
+        *,
+        process_first: bool = False,
+        chat_id: int | str | None = None,
+    ) -> None:
         """Answer the next ``times`` calls to ``method`` ("*" for any) ``seconds`` late.
 
         By default the delay comes before the call is handled: a client that
         times out leaves no trace but a Call with status 499. With
         ``process_first=True`` the call takes effect and only the answer is late,
-        like Telegram delivering a message whose response got lost.
+        like Telegram delivering a message whose response got lost. With
+        ``chat_id`` only calls to that chat are delayed.
         """
         if times < 1:
             raise ValueError("times must be at least 1")
         name = method if method == "*" else self._canonical.get(method.lower(), method)
-        self._delays.append(_Delay(name, seconds, times, process_first))
+        self._delays.append(_Delay(name, seconds, times, process_first, chat_id))
 
     # ----------------------------------------------------------------- updates
 
@@ -1305,6 +1358,97 @@ class FakeTelegram:
             },
         }
 
+    # ---------------------------------------------------------------- webhooks
+
+    def _webhook_client_session(self) -> Any:
+        from aiohttp import ClientSession, TCPConnector
+
+        if self._webhook_client is None:
+            self._webhook_client = ClientSession(connector=TCPConnector(limit=0))
+        return self._webhook_client
+
+    def next_webhook_target(self) -> str:
+        """The next of ``webhook_targets``, round-robin (a load balancer's choice)."""
+        if not self.webhook_targets:
+            raise RuntimeError("no webhook_targets: give the base URLs of the bot's HTTP servers")
+        target = self.webhook_targets[self._next_target % len(self.webhook_targets)]
+        self._next_target += 1
+        return target
+
+    async def deliver(
+        self,
+        update: JSON,
+        *,
+        target: str | None = None,
+        timeout: float = 10.0,
+        secret: str | None = None,
+        omit_secret: bool = False,
+    ) -> WebhookDelivery:
+        """POST ``update`` to the webhook as Telegram does: JSON, with the secret header setWebhook registered
+        (``secret`` sends another one, ``omit_secret`` none), to the registered URL's path on ``target`` (by
+        default the next of ``webhook_targets``). Waits ``timeout`` seconds for the answer; a bot slower than
+        that, or not listening, gives a delivery with status None. Every delivery is recorded."""
+        if not self.webhook_url:
+            raise RuntimeError("no webhook is set (setWebhook was not called, or deleteWebhook was)")
+        kind = next((key for key in update if key != "update_id"), "")
+        if self.webhook_allowed_updates and kind not in self.webhook_allowed_updates:
+            allowed = self.webhook_allowed_updates
+            raise ValueError(f"Telegram does not post {kind!r} updates: allowed_updates is {allowed}")
+        from urllib.parse import urlsplit
+
+        from aiohttp import ClientError, ClientTimeout
+
+        parts = urlsplit(self.webhook_url)
+        url = (target or self.next_webhook_target()).rstrip("/") + (parts.path or "/")
+        if parts.query:
+            url += f"?{parts.query}"
+        headers = {"Content-Type": "application/json"}
+        token = secret if secret is not None else self.webhook_secret
+        if token is not None and not omit_secret:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = token
+        started = time.perf_counter()
+        status: int | None = None
+        error: str | None = None
+        try:
+            async with self._webhook_client_session().post(
+                url, data=json.dumps(update), headers=headers, timeout=ClientTimeout(total=timeout)
+            ) as response:
+                await response.read()
+                status = response.status
+        except TimeoutError:
+            error = "timeout"
+        except ClientError as exc:
+            error = type(exc).__name__
+        delivery = WebhookDelivery(
+            update_id=int(update["update_id"]),
+            url=url,
+            status=status,
+            seconds=time.perf_counter() - started,
+            secret_sent="X-Telegram-Bot-Api-Secret-Token" in headers,
+            error=error,
+        )
+        self.webhook_deliveries.append(delivery)
+        return delivery
+
+    async def deliver_until_ok(
+        self, update: JSON, *, timeouts: Sequence[float] = (10.0,), attempts: int = 5, pause: float = 0.0
+    ) -> list[WebhookDelivery]:
+        """Deliver ``update`` until a 2xx answer, as Telegram persists: after a timeout or an error answer the
+        same update goes again, to the next target. Attempt i waits ``timeouts[i]`` (the last one repeats), so
+        ``timeouts=(0.2, 10)`` gives up on a slow first answer and re-sends. Raises after ``attempts``."""
+        tried: list[WebhookDelivery] = []
+        for attempt in range(attempts):
+            delivery = await self.deliver(update, timeout=timeouts[min(attempt, len(timeouts) - 1)])
+            tried.append(delivery)
+            if delivery.ok:
+                return tried
+            if pause:
+                await asyncio.sleep(pause)
+        raise RuntimeError(f"update {update['update_id']} not delivered after {attempts} attempts: {tried}")
+
+    def deliveries_of(self, update_id: int) -> list[WebhookDelivery]:
+        return [d for d in self.webhook_deliveries if d.update_id == update_id]
+
     # ------------------------------------------------------------ HTTP plumbing
 
     async def _download(self, request: web.Request) -> web.Response:
@@ -1349,7 +1493,7 @@ class FakeTelegram:
         if handler is None:
             return self._answer(call, 400, _bad("method not found").body())
 
-        delay = self._take_delay(method)
+        delay = self._take_delay(method, chat_id)
         if delay is not None and not delay.process_first:
             try:
                 await self._pause(delay.seconds)
@@ -1385,9 +1529,9 @@ class FakeTelegram:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._closing.wait(), seconds)
 
-    def _take_delay(self, method: str) -> _Delay | None:
+    def _take_delay(self, method: str, chat_id: int | str | None = None) -> _Delay | None:
         for delay in self._delays:
-            if delay.method in ("*", method):
+            if delay.method in ("*", method) and delay.chat_id in (None, chat_id):
                 delay.remaining -= 1
                 if delay.remaining <= 0:
                     self._delays.remove(delay)
@@ -1545,6 +1689,8 @@ class FakeTelegram:
         raw_timeout = params.get("timeout") or 0
         if isinstance(raw_timeout, bool) or not isinstance(raw_timeout, int | float):
             raise _bad("invalid timeout specified")
+        if self.webhook_url:
+            raise _ApiError(HTTPStatus.CONFLICT, WEBHOOK_CONFLICT)
         if offset:
             self._confirm(offset)
         # A newer getUpdates terminates an older one, as on Telegram.
@@ -1577,17 +1723,51 @@ class FakeTelegram:
         else:
             self._updates = self._updates[offset:]
 
+    async def _set_webhook(self, params: JSON) -> Any:
+        url = params.get("url")
+        if not isinstance(url, str):
+            raise _bad("bad webhook: Webhook URL is not specified")  # Telegram answers so for a missing url
+        if url == "":
+            return await self._delete_webhook(params)
+        found = re.fullmatch(r"https://([^/:?#\s]+)(?::(\d+))?(/[^\s#]*)?", url)
+        if url.startswith("http://"):
+            raise _bad("bad webhook: An HTTPS URL must be provided for webhook")
+        if found is None:
+            raise _bad("bad webhook: Failed to resolve host: Name or service not known")
+        if found.group(2) is not None and int(found.group(2)) not in WEBHOOK_PORTS:
+            raise _bad("bad webhook: Webhook can be set up only on ports 80, 88, 443 or 8443")
+        secret = params.get("secret_token")
+        if secret is not None and (not isinstance(secret, str) or not _SECRET_TOKEN_RE.fullmatch(secret)):
+            raise _bad("bad webhook: secret token contains unallowed characters")
+        allowed = params.get("allowed_updates")
+        if allowed is not None and (not isinstance(allowed, list) or not all(isinstance(a, str) for a in allowed)):
+            raise _bad("can't parse allowed updates")
+        if params.get("drop_pending_updates"):
+            self._updates.clear()
+        self.webhook_url = url
+        self.webhook_secret = secret
+        if allowed is not None:  # as on Telegram: left out, the previous setting stays
+            self.webhook_allowed_updates = list(allowed)
+        return True
+
     async def _delete_webhook(self, params: JSON) -> Any:
         if params.get("drop_pending_updates"):
             self._updates.clear()
+        self.webhook_url = ""
+        self.webhook_secret = None
         return True
 
     async def _get_webhook_info(self, params: JSON) -> Any:
-        return {
-            "url": "",
+        info: JSON = {
+            "url": self.webhook_url,
             "has_custom_certificate": False,
             "pending_update_count": len(self._updates),
         }
+        if self.webhook_url:
+            info["max_connections"] = 40
+            if self.webhook_allowed_updates is not None:
+                info["allowed_updates"] = list(self.webhook_allowed_updates)
+        return info
 
     async def _set_my_commands(self, params: JSON) -> Any:
         commands = params.get("commands")

@@ -18,6 +18,9 @@ FORBIDDEN = (
     "bot.storage",
     "bot.scheduler",
     "bot.bootstrap",
+    "bot.web",
+    "bot.metrics",
+    "prometheus_client",
 )
 
 
