@@ -286,7 +286,8 @@ async def register_webhook(webhook: TelegramWebhook) -> None:
 
 def discord_adapter(app: App, **tuning: Any) -> DiscordBot:
     """The Discord front end on the app's services (DISCORD_TOKEN, DISCORD_API_URL, DISCORD_GATEWAY_URL,
-    DISCORD_GUILD_ID), its notifier registered; `tuning` overrides DiscordBot's retry and timeout defaults."""
+    DISCORD_GUILD_ID; DISCORD_SHARD_COUNT and DISCORD_SHARD_IDS: this process's shards), its notifier
+    registered; `tuning` overrides DiscordBot's retry and timeout defaults."""
     from bot.adapters.discord import PLATFORM, DiscordBot
 
     token = app.settings.discord_token
@@ -300,6 +301,8 @@ def discord_adapter(app: App, **tuning: Any) -> DiscordBot:
         api_url=app.settings.discord_api_url,
         gateway_url=app.settings.discord_gateway_url,
         guild_id=app.settings.discord_guild_id,
+        shard_count=app.settings.discord_shard_count,
+        shard_ids=app.settings.discord_shard_ids,
         **tuning,
     )
     app.notifiers[PLATFORM] = discord_bot.notifier

@@ -37,6 +37,13 @@ What the fake does, and where it follows Discord rather than being merely permis
   ACKs, RESUME with replay of missed events, RECONNECT on request, GUILD_MEMBERS_CHUNK for
   member requests, and Discord's close codes for protocol errors.  Frames are plain JSON text
   unless ``compress=True`` and the client asked for ``compress=zlib-stream``.
+* Shards: ``GET /gateway/bot`` recommends ``shard_count`` shards.  An IDENTIFY may carry
+  ``shard: [shard_id, num_shards]`` (a malformed pair closes with 4010, Invalid shard); that session
+  gets READY and GUILD_CREATE for its own guilds only, and every later event of a guild goes to the
+  sessions whose shard is ``(guild_id >> 22) % num_shards``; events of no guild (DMs) go to shard 0.
+  A session without ``shard`` is shard 0 of 1 and gets everything.  :attr:`FakeDiscord.dispatched`
+  records which shard got each event, and :meth:`FakeDiscord.guild_on_shard` makes a guild id that
+  lands on a given shard.
 """
 
 from __future__ import annotations
@@ -72,6 +79,7 @@ __all__ = [
     "DEFAULT_MEMBER_PERMISSIONS",
     "EPHEMERAL",
     "LOADING",
+    "Dispatched",
     "FakeDiscord",
     "InteractionCallback",
     "RecordedRequest",
@@ -140,6 +148,15 @@ TRUTHY = frozenset({"1", "true", "True"})
 
 
 # --------------------------------------------------------------------------- public records
+
+
+class Dispatched(NamedTuple):
+    """One DISPATCH sent to a gateway session: the event, the session's ``[shard_id, num_shards]``
+    (``None`` for an unsharded session) and the event's data."""
+
+    event: str
+    shard: tuple[int, int] | None
+    data: JSON
 
 
 class RecordedRequest(NamedTuple):
@@ -314,10 +331,33 @@ class _Session:
     session_id: str
     token: str
     intents: int
-    shard: list[int] | None
+    shard: tuple[int, int] | None
     connection: _Connection | None
     seq: int = 0
     log: list[tuple[int, JSON]] = field(default_factory=list)
+
+    def receives(self, guild_id: int | None) -> bool:
+        """Whether Discord sends this session an event of ``guild_id`` (None: no guild, e.g. a DM)."""
+        if self.shard is None:
+            return True
+        shard_id, num_shards = self.shard
+        if guild_id is None:
+            return shard_id == 0
+        return (guild_id >> 22) % num_shards == shard_id
+
+
+def _event_guild(event: str, data: JSON) -> int | None:
+    """The guild an event belongs to (which shard gets it), or None (DMs and the like: shard 0)."""
+    raw = data.get("id") if event in ("GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE") else data.get("guild_id")
+    return int(raw) if raw is not None else None
+
+
+def _shard_pair(raw: Any) -> tuple[int, int] | None:
+    """IDENTIFY's ``shard`` as (shard_id, num_shards), or None when it is not a valid pair."""
+    if not isinstance(raw, list) or len(raw) != 2 or not all(type(n) is int for n in raw):
+        return None
+    shard_id, num_shards = raw
+    return (shard_id, num_shards) if 0 <= shard_id < num_shards else None
 
 
 class _Errors:
@@ -539,8 +579,11 @@ class FakeDiscord:
         compress: bool = False,
         callback_deadline: float | None = 3.0,
         allow_privileged_intents: bool = True,
+        shard_count: int = 1,
     ) -> None:
         self._last_snowflake = 0
+        #: The number of shards ``GET /gateway/bot`` recommends.
+        self.shard_count = shard_count
         self.application_id: int = application_id or self.snowflake()
         self.bot_user_id: int = bot_user_id or self.application_id
         self.token = token
@@ -580,6 +623,8 @@ class FakeDiscord:
         self.channels: dict[int, JSON] = {}
         self.users: dict[int, JSON] = {self.bot_user_id: self.bot_user}
         self.identify_payloads: list[JSON] = []
+        #: Every DISPATCH sent after READY, with the shard of the session that got it.
+        self.dispatched: list[Dispatched] = []
         self.gateway_connections: list[str] = []
         self.presence_updates: list[JSON] = []
         self.heartbeats = 0
@@ -709,6 +754,15 @@ class FakeDiscord:
         guild.members[owner] = []
         for channel_name in channels:
             self.add_text_channel(guild_id, channel_name)
+        return guild_id
+
+    def guild_on_shard(self, shard_id: int, num_shards: int | None = None) -> int:
+        """A fresh guild id whose events go to ``shard_id`` of ``num_shards`` (default: ``shard_count``);
+        pass it to :meth:`add_guild`."""
+        count = num_shards or self.shard_count
+        guild_id = self.snowflake()
+        guild_id += ((shard_id - (guild_id >> 22)) % count) << 22  # later milliseconds until it lands there
+        self._last_snowflake = max(self._last_snowflake, guild_id)
         return guild_id
 
     def add_role(self, guild_id: int, name: str, permissions: int = 0) -> int:
@@ -1730,7 +1784,7 @@ class FakeDiscord:
             200,
             {
                 "url": self.gateway_url,
-                "shards": 1,
+                "shards": self.shard_count,
                 "session_start_limit": {
                     "total": 1000,
                     "remaining": 999,
@@ -2035,12 +2089,17 @@ class FakeDiscord:
     # ------------------------------------------------------------------ gateway
 
     async def dispatch(self, event: str, data: JSON) -> int:
-        """Send a DISPATCH (op 0) to every live session; returns how many sockets got it.
+        """Send a DISPATCH (op 0) to every live session that Discord would send it to (a guild's
+        events to that guild's shard, the rest to shard 0); returns how many sockets got it.
 
         Sessions whose socket dropped without a clean close keep the event for RESUME replay.
         """
+        guild_id = _event_guild(event, data)
         delivered = 0
         for session in list(self._sessions.values()):
+            if not session.receives(guild_id):
+                continue
+            self.dispatched.append(Dispatched(event, session.shard, data))
             if await self._send_dispatch(session, event, data):
                 delivered += 1
         return delivered
@@ -2146,15 +2205,19 @@ class FakeDiscord:
         if intents & PRIVILEGED_INTENTS and not self.allow_privileged_intents:
             await connection.close(4014, "Disallowed intent(s).")
             return
-        shard = data.get("shard")
+        shard = _shard_pair(data["shard"]) if "shard" in data else None
+        if "shard" in data and shard is None:
+            await connection.close(4010, "Invalid shard.")
+            return
         session = _Session(secrets.token_hex(16), token, intents, shard, connection)
         connection.session = session
         self._sessions[session.session_id] = session
         self.identify_payloads.append(data)
+        guilds = [guild_id for guild_id in self._guilds if session.receives(guild_id)]
         ready: JSON = {
             "v": discord.http.INTERNAL_API_VERSION,
             "user": self.bot_user,
-            "guilds": [{"id": str(guild_id), "unavailable": True} for guild_id in self._guilds],
+            "guilds": [{"id": str(guild_id), "unavailable": True} for guild_id in guilds],
             "session_id": session.session_id,
             "session_type": "normal",
             "resume_gateway_url": self.resume_gateway_url,
@@ -2169,10 +2232,10 @@ class FakeDiscord:
             "_trace": ["fake-gateway"],
         }
         if shard is not None:
-            ready["shard"] = shard
+            ready["shard"] = list(shard)
         await self._send_dispatch(session, "READY", ready)
         if intents & INTENT_GUILDS:
-            for guild_id in list(self._guilds):
+            for guild_id in guilds:
                 await self._send_dispatch(session, "GUILD_CREATE", self.guild_payload(guild_id))
         self.identified.set()
         await self._notify()
@@ -2198,7 +2261,7 @@ class FakeDiscord:
     async def _member_chunk(self, connection: _Connection, data: JSON) -> None:
         session = connection.session
         guild = self._guilds.get(int(data.get("guild_id") or 0))
-        if session is None or guild is None:
+        if session is None or guild is None or not session.receives(guild.id):  # another shard's guild
             return
         wanted = {int(user_id) for user_id in _as_list(data.get("user_ids"))}
         query = str(data.get("query") or "").lower()

@@ -1,10 +1,16 @@
-"""DiscordBot: one discord.py Client, its slash commands, interactions and sending, started and stopped."""
+"""DiscordBot: one discord.py Client, its slash commands, interactions and sending, started and stopped.
+
+With DISCORD_SHARD_COUNT the Client is discord.py's AutoShardedClient running this process's shards
+(DISCORD_SHARD_IDS, or all of them): Discord sends each guild's events to shard
+(guild_id >> 22) % shard_count and DMs to shard 0, and any process sends through the REST API.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import re
+from collections.abc import Sequence
 from typing import Any, cast
 
 import discord
@@ -35,22 +41,36 @@ def api_base(url: str) -> str:
     return f"{base}/v{discord.http.INTERNAL_API_VERSION}"
 
 
-class _StudyClient(discord.Client):
-    def __init__(self, bot: DiscordBot, **options: Any) -> None:
-        super().__init__(**options)
-        self._studybot = bot
+class _StudyHooks:
+    """What StudyBot adds to discord.py's Client, plain or sharded: interactions go to the adapter, and the
+    wait before a re-IDENTIFY is configurable."""
+
+    _studybot: DiscordBot
 
     async def on_interaction(self, interaction: Interaction) -> None:
         await self._studybot.interactions.on_interaction(interaction)
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
-        # discord.py waits 5 s before every re-IDENTIFY; the delay is configurable (0 in tests).
+        # discord.py waits 5 s before every IDENTIFY but the first (a re-IDENTIFY, a sharded process's next
+        # shard: Discord allows about one per 5 s per bot); the delay is configurable (0 in tests).
         if not initial and self._studybot.identify_delay:
             await asyncio.sleep(self._studybot.identify_delay)
 
 
+class _StudyClient(_StudyHooks, discord.Client):
+    def __init__(self, bot: DiscordBot, **options: Any) -> None:
+        super().__init__(**options)
+        self._studybot = bot
+
+
+class _ShardedStudyClient(_StudyHooks, discord.AutoShardedClient):
+    def __init__(self, bot: DiscordBot, **options: Any) -> None:
+        super().__init__(**options)
+        self._studybot = bot
+
+
 class DiscordBot:
-    """The StudyBot Discord front end on one discord.py Client."""
+    """The StudyBot Discord front end on one discord.py Client (sharded when `shard_count` is given)."""
 
     def __init__(
         self,
@@ -69,6 +89,8 @@ class DiscordBot:
         ready_timeout: float = 60.0,
         guild_ready_timeout: float = 2.0,
         identify_delay: float = 5.0,
+        shard_count: int | None = None,
+        shard_ids: Sequence[int] | None = None,
     ) -> None:
         self.commands = commands
         self.chats = chats
@@ -79,13 +101,27 @@ class DiscordBot:
         self.guild_id = guild_id
         self.ready_timeout = ready_timeout
         self.identify_delay = identify_delay
+        if shard_ids is not None and shard_count is None:
+            raise ValueError("shard_ids need a shard_count")
+        self.shard_count = shard_count
+        self.shard_ids: tuple[int, ...] | None = tuple(shard_ids) if shard_ids is not None else None
         # Slash commands and buttons need no privileged intent; GUILDS keeps channels and roles known.
         intents = discord.Intents.none()
         intents.guilds = True
         # The bot never joins voice: skip discord.py's start-up warnings about voice libraries.
         discord.VoiceClient.warn_nacl = False
         discord.VoiceClient.warn_dave = False
-        self.client = _StudyClient(self, intents=intents, guild_ready_timeout=guild_ready_timeout)
+        self.client: discord.Client
+        if shard_count is None:
+            self.client = _StudyClient(self, intents=intents, guild_ready_timeout=guild_ready_timeout)
+        else:
+            self.client = _ShardedStudyClient(
+                self,
+                intents=intents,
+                guild_ready_timeout=guild_ready_timeout,
+                shard_count=shard_count,
+                shard_ids=list(self.shard_ids) if self.shard_ids is not None else None,
+            )
         self.tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(self.client)
         self.interactions = Interactions(commands, chats, token=token, defer_after=defer_after)
         self.tree.error(self.interactions.on_tree_error)
@@ -125,9 +161,29 @@ class DiscordBot:
                 failure = cast(BaseException, self._runner.exception())
             await self.stop()
             raise failure
-        await self.sync_commands()
+        if self.syncs_commands:
+            await self.sync_commands()
+        else:
+            log.info(
+                "slash commands not synced here: the process that runs shard 0 syncs them",
+                extra={"platform": PLATFORM},
+            )
         user = self.client.user
-        log.info("Discord bot %s started", user.name if user else "?", extra={"platform": PLATFORM})
+        log.info(
+            "Discord bot %s started%s", user.name if user else "?", self._shards_text(), extra={"platform": PLATFORM}
+        )
+
+    @property
+    def syncs_commands(self) -> bool:
+        """Whether this process syncs the slash commands: unsharded, or the one that runs shard 0 (syncing is
+        idempotent, but one process of a fleet is enough)."""
+        return self.shard_ids is None or 0 in self.shard_ids
+
+    def _shards_text(self) -> str:
+        if self.shard_count is None:
+            return ""
+        ids = self.shard_ids if self.shard_ids is not None else range(self.shard_count)
+        return f" (shards {','.join(str(i) for i in ids)} of {self.shard_count})"
 
     def _gateway_ended(self, runner: asyncio.Task[None]) -> None:
         # discord.py reconnects by itself; the gateway task only ends on close or a fatal error
