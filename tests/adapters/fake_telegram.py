@@ -1434,11 +1434,16 @@ class FakeTelegram:
         self, update: JSON, *, timeouts: Sequence[float] = (10.0,), attempts: int = 5, pause: float = 0.0
     ) -> list[WebhookDelivery]:
         """Deliver ``update`` until a 2xx answer, as Telegram persists: after a timeout or an error answer the
-        same update goes again, to the next target. Attempt i waits ``timeouts[i]`` (the last one repeats), so
-        ``timeouts=(0.2, 10)`` gives up on a slow first answer and re-sends. Raises after ``attempts``."""
+        same update goes again, to another target than the last (when there are several). Attempt i waits
+        ``timeouts[i]`` (the last one repeats), so ``timeouts=(0.2, 10)`` gives up on a slow first answer and
+        re-sends. Raises after ``attempts``."""
         tried: list[WebhookDelivery] = []
         for attempt in range(attempts):
-            delivery = await self.deliver(update, timeout=timeouts[min(attempt, len(timeouts) - 1)])
+            target = self.next_webhook_target()
+            if tried and len(self.webhook_targets) > 1 and tried[-1].url.startswith(target.rstrip("/") + "/"):
+                target = self.next_webhook_target()
+            timeout = timeouts[min(attempt, len(timeouts) - 1)]
+            delivery = await self.deliver(update, target=target, timeout=timeout)
             tried.append(delivery)
             if delivery.ok:
                 return tried
