@@ -1,26 +1,30 @@
 """ChatRepository: which chats can be sent to (the core's ChatStore port).
 
 Asked on every update and every send, so the set of unreachable chats is kept in memory, in step
-with the table. That is right while one process owns the database (SQLite, or one PostgreSQL
-client); replicas sharing PostgreSQL will need to read it through (see the replicas issue).
+with the table. On SQLite one process owns the database, so the copy stays exact; on PostgreSQL
+replicas share it, so the copy is read again once it is SHARED_CACHE_SECONDS old (another replica's
+change shows here within that time; a send to a chat it marked unreachable fails and marks it here).
 """
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
-from bot.storage.db import Database
+from bot.storage.db import Database, shared_cache_stale
 from bot.storage.rows import to_ms
 
 
 class ChatRepository:
     db: Database
     _unreachable: set[str] | None
+    _unreachable_read: float = 0.0
 
     async def _unreachable_keys(self) -> set[str]:
-        if self._unreachable is None:
+        if self._unreachable is None or shared_cache_stale(self.db, self._unreachable_read):
             found = await self.db.fetch("SELECT chat_key FROM chats WHERE unreachable_since IS NOT NULL")
             self._unreachable = {row[0] for row in found}
+            self._unreachable_read = time.monotonic()
         return self._unreachable
 
     async def mark_unreachable(self, chat_key: str, now: datetime, reason: str) -> None:

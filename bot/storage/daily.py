@@ -7,13 +7,14 @@ a push go out at most once a day, whichever process claims it.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 from bot.core.model import Claim, Subscription
 from bot.core.ports import Advance
 from bot.storage import rows
-from bot.storage.db import Database, Tx, chunks
+from bot.storage.db import Database, Tx, chunks, shared_cache_stale
 from bot.storage.rows import from_ms, opt_dt, opt_ms, to_ms
 
 CLAIM_CHUNK = 200  # delivery rows per INSERT statement
@@ -23,17 +24,20 @@ LEASE_AFTER_SLOT_MS = 30_000
 
 class DailyRepository:
     """Also keeps, in memory, which chats have a paused subscription and why (asked on every update,
-    changed only through this repository; one process owns the database, as for chat reachability)."""
+    changed only through this repository); on PostgreSQL, shared by replicas, the copy is read again once
+    it is SHARED_CACHE_SECONDS old, as for chat reachability."""
 
     db: Database
     _paused: dict[str, str] | None
+    _paused_read: float = 0.0
 
     async def _paused_chats(self) -> dict[str, str]:
-        if self._paused is None:
+        if self._paused is None or shared_cache_stale(self.db, self._paused_read):
             found = await self.db.fetch(
                 "SELECT chat_key, paused_reason FROM subscriptions WHERE paused_reason IS NOT NULL"
             )
             self._paused = {row[0]: row[1] for row in found}
+            self._paused_read = time.monotonic()
         return self._paused
 
     async def paused_reason(self, chat_key: str) -> str | None:

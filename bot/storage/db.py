@@ -18,6 +18,7 @@ import contextlib
 import functools
 import re
 import sqlite3
+import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -413,6 +414,16 @@ def open_database(location: str | Path, *, pgbouncer: bool = False) -> Database:
     if is_postgres_url(text):
         return PostgresDatabase(text, pgbouncer=pgbouncer)
     return SqliteDatabase(text)
+
+
+# How old a repository's in-memory copy of a small table (unreachable chats, paused subscriptions) may get
+# on PostgreSQL, where other processes change it too; on SQLite one process owns the file and the copy is exact.
+SHARED_CACHE_SECONDS = 10.0
+
+
+def shared_cache_stale(db: Database, read_at: float) -> bool:
+    """Whether an in-memory copy read at `read_at` (time.monotonic()) must be read again."""
+    return db.engine == "postgresql" and time.monotonic() - read_at > SHARED_CACHE_SECONDS
 
 
 def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
