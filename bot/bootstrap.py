@@ -157,7 +157,14 @@ def compose(
     notifiers: dict[str, Notifier] = {}
     competition = CompetitionService(store, library, clock, study, rng=rng)
     daily = DailyService(
-        store, study, notifiers, group_content=competition.daily_poll, poll_sent=competition.attach_message
+        store,
+        study,
+        notifiers,
+        group_content=competition.daily_poll,
+        poll_sent=competition.attach_message,
+        # several processes share PostgreSQL: every push takes a send slot from the database, so the fleet
+        # together stays under TELEGRAM_MAX_RATE (one process on SQLite: the adapter's own limiter paces it)
+        rates={"telegram": settings.telegram_max_rate} if store.engine == "postgresql" else None,
     )
     commands.attach_daily(daily)
     commands.attach_competition(competition)
@@ -323,7 +330,8 @@ async def run_platforms(settings: Settings, *, stop: asyncio.Event | None = None
         loop.add_signal_handler(sig, stop_event.set)
     started: list[Any] = []
     webhook: TelegramWebhook | None = None
-    runner = MatchRunner(app.competition, app.notifiers, app.clock)
+    shared = app.store.engine == "postgresql"  # replicas may share it: match leases, pushes in send slots
+    runner = MatchRunner(app.competition, app.notifiers, app.clock, shared=shared)
     ticker = DailyTicker(app.daily, app.links, library=app.library)
     try:
         if settings.telegram_token is not None:
@@ -345,6 +353,8 @@ async def run_platforms(settings: Settings, *, stop: asyncio.Event | None = None
             await discord_bot.start()
             started.append(discord_bot)
         resumed = await runner.resume()
+        if shared:
+            runner.start_watching()
         ticker.start()
         log.info(
             "StudyBot is running (%s); %d quiz match(es) resumed",
