@@ -16,7 +16,7 @@ from pathlib import Path
 from bench.common import ROOT, Context, Result
 
 # In `all`, scale runs before memory so that both use the same 100k-learner database.
-BENCHMARKS = ("core", "telegram", "push", "scale", "memory", "quiz", "grading", "picture")
+BENCHMARKS = ("core", "telegram", "push", "scale", "memory", "quiz", "grading", "picture", "replicas")
 
 
 async def run_one(name: str, ctx: Context) -> list[Result]:
