@@ -219,3 +219,23 @@ async def test_the_fake_gateway_sends_each_session_its_own_guilds_and_the_dms_to
             for ws, session in sockets.values():
                 await ws.close()
                 await session.close()
+
+
+async def test_start_waits_for_each_further_shard_of_the_process_to_connect_after_its_identify_delay(
+    store: SqliteStore,
+) -> None:
+    # Shards connect one after another, identify_delay apart (Discord: one IDENTIFY per 5 s); with three
+    # shards the second and third come 2 s after the first, more than ready_timeout alone allows.
+    async with discord_server(3) as fake:
+        app = app_for(
+            store,
+            DISCORD_TOKEN=DISCORD_TOKEN,
+            DISCORD_API_URL=fake.base_url,
+            DISCORD_GATEWAY_URL=fake.gateway_url,
+            DISCORD_SHARD_COUNT="3",
+        )
+        bot = discord_adapter(app, **{**DISCORD_TUNING, "ready_timeout": 1.0, "identify_delay": 1.0})
+        assert bot.ready_within == 3.0
+        async with started(bot):
+            assert isinstance(bot.client, discord.AutoShardedClient) and set(bot.client.shards) == {0, 1, 2}
+            assert len(fake.identify_payloads) == 3

@@ -153,10 +153,11 @@ class DiscordBot:
         self._runner = asyncio.create_task(self.client.connect(reconnect=True), name="discord-gateway")
         self._runner.add_done_callback(self._gateway_ended)
         ready = asyncio.create_task(self.client.wait_until_ready())
-        done, _ = await asyncio.wait({ready, self._runner}, timeout=self.ready_timeout, return_when="FIRST_COMPLETED")
+        within = self.ready_within
+        done, _ = await asyncio.wait({ready, self._runner}, timeout=within, return_when="FIRST_COMPLETED")
         if ready not in done:
             ready.cancel()
-            failure: BaseException = TimeoutError(f"Discord was not ready within {self.ready_timeout:.0f} s")
+            failure: BaseException = TimeoutError(f"Discord was not ready within {within:.0f} s")
             if self._runner in done and not self._runner.cancelled() and self._runner.exception() is not None:
                 failure = cast(BaseException, self._runner.exception())
             await self.stop()
@@ -172,6 +173,17 @@ class DiscordBot:
         log.info(
             "Discord bot %s started%s", user.name if user else "?", self._shards_text(), extra={"platform": PLATFORM}
         )
+
+    @property
+    def ready_within(self) -> float:
+        """How long start() waits for the gateway: `ready_timeout`, plus `identify_delay` for each further shard
+        of this process (they connect one after another)."""
+        return self.ready_timeout + self.identify_delay * (self._shards_here() - 1)
+
+    def _shards_here(self) -> int:
+        if self.shard_ids is not None:
+            return len(self.shard_ids)
+        return self.shard_count or 1
 
     @property
     def syncs_commands(self) -> bool:
