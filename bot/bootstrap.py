@@ -165,6 +165,7 @@ def compose(
         # several processes share PostgreSQL: every push takes a send slot from the database, so the fleet
         # together stays under TELEGRAM_MAX_RATE (one process on SQLite: the adapter's own limiter paces it)
         rates={"telegram": settings.telegram_max_rate} if store.engine == "postgresql" else None,
+        claimer=replica_name(),  # deliveries.claimed_by says which process claimed a push
     )
     commands.attach_daily(daily)
     commands.attach_competition(competition)

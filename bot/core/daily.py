@@ -93,6 +93,7 @@ class DailyService:
         retry_delay: timedelta = timedelta(minutes=2),
         rates: Mapping[str, float] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        claimer: str | None = None,
     ) -> None:
         self.store = store
         self.study = study
@@ -110,7 +111,9 @@ class DailyService:
         if rates:  # claim what one pace can send in a few seconds, so the replicas share a minute's pushes
             self.batch = min(batch, max(10, int(PACED_BATCH_SECONDS * max(rates.values()))))
         self.sleep = sleep
-        self.claimer = uuid.uuid4().hex  # this process; claims of a dead process are recovered
+        # this process (unique per start; a name that says which replica helps operators); claims of a dead
+        # process are recovered
+        self.claimer = f"{claimer}-{uuid.uuid4().hex[:8]}" if claimer else uuid.uuid4().hex
 
     # --- the /daily command ----------------------------------------------------------------------
 
