@@ -258,7 +258,9 @@ def web_server(app: App, webhook: TelegramWebhook | None = None, *, port: int | 
 
     host, listen_port = app.settings.listen_host_port
     db = app.settings.db
-    health = Health(app.store, app.clock, app.metrics, redact=lambda text: redact(text, db))
+    health = Health(
+        app.store, app.clock, app.metrics, redact=lambda text: redact(text, db), own_tick=lambda: app.daily.last_tick
+    )
     app.metrics.count_running_matches(lambda: _count_running(app))
     return WebServer(
         health,
@@ -333,7 +335,7 @@ async def run_platforms(settings: Settings, *, stop: asyncio.Event | None = None
     webhook: TelegramWebhook | None = None
     shared = app.store.engine == "postgresql"  # replicas may share it: match leases, pushes in send slots
     runner = MatchRunner(app.competition, app.notifiers, app.clock, shared=shared)
-    ticker = DailyTicker(app.daily, app.links, library=app.library)
+    ticker = DailyTicker(app.daily, app.links, library=app.library, metrics=app.metrics)
     try:
         if settings.telegram_token is not None:
             telegram = telegram_adapter(app)

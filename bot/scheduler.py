@@ -25,6 +25,7 @@ from bot.core.decks import Library
 from bot.core.linking import LinkService
 from bot.core.model import Match, MatchStatus, Round
 from bot.core.ports import Clock, Delivery, Notifier
+from bot.metrics import Metrics
 
 log = logging.getLogger("studybot.scheduler")
 
@@ -48,7 +49,9 @@ class DailyTicker:
         *,
         interval: timedelta = timedelta(minutes=1),
         library: Library | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics  # pushes sent / failed / deferred, for /metrics
         self.daily = daily
         self.links = links  # its messages for accounts on this process's platforms go out with the tick
         self.library = library  # decks imported or removed by another process are read again
@@ -76,6 +79,8 @@ class DailyTicker:
         except Exception:  # keep ticking: the next minute may succeed
             log.exception("daily tick failed")
             return
+        if self.metrics is not None:
+            self.metrics.record_tick(report)
         if report.claimed:
             log.info(
                 "daily tick: %d claimed, %d sent, %d skipped (practised), %d held (quiet hours), %d asked to keep, "

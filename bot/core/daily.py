@@ -111,6 +111,7 @@ class DailyService:
         if rates:  # claim what one pace can send in a few seconds, so the replicas share a minute's pushes
             self.batch = min(batch, max(10, int(PACED_BATCH_SECONDS * max(rates.values()))))
         self.sleep = sleep
+        self.last_tick: datetime | None = None
         # this process (unique per start; a name that says which replica helps operators); claims of a dead
         # process are recovered
         self.claimer = f"{claimer}-{uuid.uuid4().hex[:8]}" if claimer else uuid.uuid4().hex
@@ -343,6 +344,7 @@ class DailyService:
         report = TickReport()
         now = self.clock.now()
         await self.store.beat("daily-tick", now)
+        self.last_tick = now  # this process's own tick (the heartbeat row is shared by every replica)
         semaphore = asyncio.Semaphore(self.concurrency)
 
         async def deliver(claim: Claim) -> None:

@@ -7,6 +7,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from bot.bootstrap import (
 from bot.config import Settings
 from bot.core.daily import TickReport
 from bot.ops import HEARTBEAT
+from bot.scheduler import DailyTicker
 from bot.storage.sqlite import SqliteStore
 from bot.web import WebServer
 from tests.adapters.fake_telegram import FakeTelegram
@@ -313,6 +315,31 @@ async def test_healthz_is_503_until_the_tick_beats_200_after_and_503_when_the_be
     hooked.clock.advance(seconds=20)  # 3 min 10 s since the beat
     status, body = await get(hooked.base_url + "/healthz")
     assert status == 503 and '"failed": "tick"' in body and "last ticked 190 s ago" in body
+
+
+async def test_healthz_judges_this_replicas_own_tick_once_it_has_ticked(hooked: Hooked, sqlite: SqliteStore) -> None:
+    """Replicas share the heartbeat row: a replica whose ticker stopped must not pass on another one's beat."""
+    await hooked.app.daily.tick()  # this process ticks (and writes the shared beat)
+    assert (await get(hooked.base_url + "/healthz"))[0] == 200
+    hooked.clock.advance(minutes=4)
+    await sqlite.beat(HEARTBEAT, hooked.clock.now())  # another replica keeps ticking; this one stopped
+    status, body = await get(hooked.base_url + "/healthz")
+    assert status == 503 and '"failed": "tick"' in body and "last ticked 240 s ago" in body
+    await hooked.app.daily.tick()
+    assert (await get(hooked.base_url + "/healthz"))[0] == 200
+
+
+async def test_the_minute_tick_counts_its_pushes_in_the_metrics(
+    fake: FakeTelegram, hooked: Hooked, sqlite: SqliteStore
+) -> None:
+    ann = fake.make_user(ANN, "Ann")
+    await fake.deliver(fake.message_update(ANN, ann, "/daily 09:00 UTC"))
+    hooked.clock.set(hooked.clock.now().replace(hour=9, minute=0) + timedelta(days=1))
+    ticker = DailyTicker(hooked.app.daily, metrics=hooked.app.metrics)
+    await ticker.tick()
+    page = samples((await get(hooked.base_url + "/metrics"))[1])
+    assert page[("studybot_pushes_total", (("outcome", "sent"),))] == 1
+    assert len([m for m in fake.messages(ANN) if m.from_bot]) == 2  # the /daily answer and the push
 
 
 async def test_healthz_is_503_naming_the_database_when_it_does_not_answer(
