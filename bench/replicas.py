@@ -10,8 +10,10 @@ On two cores the replicas, PostgreSQL and this process (the fake Telegram and it
 a second replica cannot double the rate here: it shows how much of the handling was the process's own event
 loop (which a second process adds) rather than the database or the machine.
 
-Further measurements of the fleet (push throughput across replicas) go into MEASURES: each takes the context
-and the running cluster and returns its result lines.
+Push throughput: 2 replicas at an allowed rate of 1,000 pushes/s (TELEGRAM_MAX_RATE), every subscriber due in
+the same minute; the figure is pushes/s from the first to the last delivery recorded, its ratio achieved /
+allowed. Each push builds the learner's card (a due or new card, an attempt) before it is sent, so on two
+cores the replicas' CPU, not the send slots, is what limits it (the lines say how busy they were).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import os
 import resource
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -181,8 +184,103 @@ async def webhook_updates(ctx: Context, cluster: PgCluster) -> list[Result]:
     return lines
 
 
+PUSH_RATE = 1_000.0  # TELEGRAM_MAX_RATE for the push measurement: the fleet's allowed pace
+PUSH_SUBSCRIBERS = 2_000
+PUSH_SUBSCRIBERS_FULL = 5_000
+
+
+async def _subscribe(dsn: str, count: int, at: datetime) -> None:
+    """`count` learners with a daily push due at `at` (UTC), made through the services as /daily does."""
+    from bot.core.model import Caller, Chat, Identity, Subscription
+    from bot.core.ports import SystemClock
+    from bot.core.study import StudyService
+    from bot.storage.store import Store
+    from tests.conftest import small_bank
+
+    async with Store(dsn) as store:
+        study = StudyService(store, small_bank(), SystemClock())
+        for n in range(count):
+            uid = str(5_000_000 + n)
+            learner = await study.learner(Caller(Identity("telegram", uid), f"L{n}", Chat("telegram", uid)))
+            await store.save_subscription(
+                Subscription(0, f"telegram:{uid}", "telegram", uid, False, learner.id, at.strftime("%H:%M"), "UTC", at)
+            )
+
+
+async def push_throughput(ctx: Context, cluster: PgCluster) -> list[Result]:
+    """Pushes/s of 2 replicas at an allowed rate of PUSH_RATE, all due in the same minute: achieved / allowed,
+    from the first to the last delivery recorded (finished_at); where the CPU went."""
+    import asyncpg
+
+    cluster.reset_schema(DATABASE)
+    dsn = cluster.dsn(DATABASE)
+    count = PUSH_SUBSCRIBERS_FULL if ctx.full else PUSH_SUBSCRIBERS
+    async with FakeTelegram() as fake:
+        ports = [free_port() for _ in range(2)]
+        env = {
+            "STUDYBOT_DB": dsn,
+            "TELEGRAM_TOKEN": fake.token,
+            "TELEGRAM_API_URL": fake.api_url,
+            "TELEGRAM_WEBHOOK_URL": HOOK_URL,
+            "TELEGRAM_WEBHOOK_SECRET": SECRET,
+            "TELEGRAM_MAX_RATE": str(int(PUSH_RATE)),
+            "LOG_LEVEL": "WARNING",
+        }
+        processes = [
+            await start_studybot(ctx.tmp, bot_env(ctx.tmp / "unused.db", **env, STUDYBOT_LISTEN=f"127.0.0.1:{port}"))
+            for port in ports
+        ]
+        try:
+            await fake.wait_for("setWebhook", count=2, predicate=lambda c: c.ok, timeout=60)
+            await asyncio.gather(*(_wait_listening(port) for port in ports))
+            ctx.log(f"pushes: subscribing {count} learners ...")
+            now = datetime.now(UTC)
+            due = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+            if (due - now).total_seconds() < 30:  # time to subscribe everyone before the minute
+                due += timedelta(minutes=1)
+            await _subscribe(dsn, count, due)
+            bots = sum(_process_cpu_s(p.pid) for p in processes)
+            ctx.log(f"pushes: waiting for {due:%H:%M} UTC ...")
+            await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()))
+            deadline = time.monotonic() + 120 + count / 50
+            while len(fake.calls_to("sendMessage")) < count and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+            cpu_s = sum(_process_cpu_s(p.pid) for p in processes) - bots
+        finally:
+            for process in processes:
+                code, log = await stop_studybot(process)
+                if code != 0:
+                    ctx.log(f"a replica exited with {code}: {log[-2000:]}")
+        sent = len([c for c in fake.calls_to("sendMessage") if c.ok])
+    conn = await asyncpg.connect(dsn)
+    try:
+        first, last, done = await conn.fetchrow(
+            "SELECT MIN(finished_at), MAX(finished_at), COUNT(*) FROM deliveries WHERE status = 'sent'"
+        )
+    finally:
+        await conn.close()
+    seconds = max((last - first) / 1000, 1e-3)
+    achieved = (done - 1) / seconds
+    return [
+        result(
+            "replicas_push_throughput_2",
+            achieved,
+            "pushes/s",
+            PUSH_RATE,  # the ratio: achieved / allowed
+            replicas=2,
+            allowed_per_s=PUSH_RATE,
+            subscribers=count,
+            delivered=int(done),
+            messages=sent,
+            first_after_minute_s=round((first - due.timestamp() * 1000) / 1000, 3),
+            replicas_cpu_share=round(cpu_s / seconds, 2),
+            load_average_1m=os.getloadavg()[0],
+        )
+    ]
+
+
 Measure = Callable[[Context, PgCluster], Awaitable[list[Result]]]
-MEASURES: tuple[Measure, ...] = (webhook_updates,)
+MEASURES: tuple[Measure, ...] = (webhook_updates, push_throughput)
 
 
 async def run(ctx: Context) -> list[Result]:
