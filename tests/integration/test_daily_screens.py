@@ -15,6 +15,7 @@ import fsrs
 import pytest
 
 from bot.adapters.discord import render_block
+from bot.core.commands import Commands
 from bot.core.daily import PAUSED_NO_REPLY, PAUSED_UNREACHABLE, DailyService
 from bot.core.model import Caller, Chat, Identity
 from bot.core.study import StudyService
@@ -270,3 +271,66 @@ async def test_the_check_in_after_unanswered_pushes_and_the_paused_screens(daily
         "Your daily question (08:00, Europe/Berlin) is paused because I couldn't reach this chat. "
         "Send /daily HH:MM to turn it back on."
     )
+
+
+async def test_the_check_in_buttons_keep_move_and_stop_the_pushes(daily: DailyService) -> None:
+    ann = CALLERS["ann"]
+    await daily.command(ann, "08:00 Europe/Berlin")
+    await daily.command(ann, "quiet 20:00-22:00")  # 21:00 is not offered: it falls in them
+    clock = daily.clock
+    assert isinstance(clock, FakeClock)
+    notifier = daily.notifiers["telegram"]
+    assert isinstance(notifier, FakeNotifier)
+    for day in range(15, 23):
+        clock.set(datetime(2026, 1, day, 7, 0, tzinfo=UTC))
+        await daily.tick()
+    keep, move, stop = (button.action for row in notifier.sent[-1][1].buttons for button in row)
+    clock.set(datetime(2026, 1, 22, 9, 0, tzinfo=UTC))  # 10:00 in Berlin
+
+    kept = await daily.press(ann, keep)
+    assert kept.edit and seen(kept) == (
+        "**✅ Daily question kept: 08:00 (Europe/Berlin).**\n\nNext one: Fri 23 Jan at 08:00, in 22 h."
+    )
+    resumed = await daily.store.subscription(ann.chat.key)
+    assert resumed is not None and resumed.paused_reason is None
+
+    offer = await daily.press(ann, move)
+    assert seen(offer) == (
+        "When would suit you better? Pick a time (Europe/Berlin), or send /daily HH:MM for any other."
+    )
+    hours = {button.label: button.action for row in offer.buttons for button in row}
+    assert list(hours) == ["07:00", "12:00", "18:00"]
+    moved = await daily.press(ann, hours["12:00"])
+    assert moved.edit and seen(moved) == (
+        "**✅ Daily question moved to 12:00 (Europe/Berlin).**\n\n"
+        "Next one: Fri 23 Jan at 12:00, in 1 d.\n\n"  # today had its push (the check-in): tomorrow
+        "Stop it with /daily off."
+    )
+    stopped = await daily.press(ann, stop)
+    assert stopped.edit and seen(stopped) == "Daily question stopped. Start again any time with /daily HH:MM."
+    assert await daily.store.subscription(ann.chat.key) is None
+    assert (await daily.press(ann, keep)).notice == "That button is not valid any more."  # nothing left to keep
+
+
+async def test_a_ticks_report_counts_every_outcome(daily: DailyService) -> None:
+    """Two learners of each kind on the eighth day: asked (seven pushes unanswered), skipped (practised that
+    day) and held (in quiet hours)."""
+    clock = daily.clock
+    assert isinstance(clock, FakeClock)
+    learners = [Caller(Identity("telegram", str(n)), f"L{n}", Chat("telegram", str(n))) for n in range(10, 16)]
+    for who in learners:
+        await daily.command(who, "08:00 UTC")
+    for day in range(15, 22):
+        clock.set(datetime(2026, 1, day, 8, 0, tzinfo=UTC))
+        assert (await daily.tick()).sent == 6
+    clock.set(datetime(2026, 1, 22, 6, 0, tzinfo=UTC))
+    for who in learners[4:]:  # these two want no pushes this morning
+        await daily.command(who, "quiet 07:30-09:00")
+    commands = Commands(daily.study)
+    for who in learners[2:4]:  # they practise on the eighth day, before the push
+        question = await commands.run(who, "question")
+        revealed = await commands.press(who, question.buttons[0][0].action)
+        await commands.press(who, next(b.action for row in revealed.buttons for b in row if b.action.startswith("rt:")))
+    clock.set(datetime(2026, 1, 22, 8, 0, tzinfo=UTC))
+    report = await daily.tick()
+    assert (report.claimed, report.asked, report.skipped, report.deferred, report.sent) == (6, 2, 2, 2, 0)
