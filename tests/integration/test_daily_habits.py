@@ -540,3 +540,140 @@ async def test_a_group_quiz_resumed_in_its_starters_quiet_hours_goes_on_at_once(
     assert "Quiz" in (await h.competition.start(gus, "1 10")).plain_text()
     await resume_at(h, day(0, "23:00"))
     assert h.notifier.sent[0][0] == "-100" and h.notifier.times[0] < at(day(0, "23:01"))
+
+
+# --- edges: a day's first instant, exact times, old buttons, time zones --------------------------------
+
+
+async def test_an_answer_at_the_stroke_of_local_midnight_counts_for_the_new_day_not_the_old_one(habits: Habits) -> None:
+    h = habits
+    await daily(h, ANN, "08:00 Europe/Berlin")  # 07:00 UTC in winter
+    assert await tick(h, day(0, "07:00")) == ["1"]
+    assert await tick(h, day(1, "07:00")) == ["1"]
+    await practise(h, ANN, day(1, "23:00"))  # 00:00:00 on Monday 12 January in Berlin
+    assert await tick(h, day(2, "07:00")) == []  # Monday: practised already
+    await practise(h, ANN, "2026-01-12T22:59:59")  # 23:59:59 on Monday in Berlin
+    assert await tick(h, day(3, "07:00")) == ["1"]  # Tuesday: not yet
+
+
+async def test_the_terminal_opens_with_the_daily_question_from_the_exact_minute(habits: Habits) -> None:
+    h = habits
+    console = Caller(Identity("console", "me"), "Me", Chat("console", "local", typed_keys=True))
+    await daily(h, console, "08:00 UTC")
+    h.world.clock.set(at("2026-01-10T07:59:59"))
+    assert await h.world.daily.opening(console) is None
+    h.world.clock.set(at(day(0, "08:00")))
+    opened = await h.world.daily.opening(console)
+    assert opened is not None and PUSH in opened.plain_text()
+
+
+async def test_always_before_the_time_suggests_the_current_time(habits: Habits) -> None:
+    h = habits
+    await daily(h, ANN, "09:30 UTC")
+    assert await daily(h, ANN, "always") == "Put the time first, for example /daily 09:30 always."
+
+
+async def test_a_new_zone_with_the_time_moves_the_quiet_hours_to_it_in_the_reply(habits: Habits) -> None:
+    h = habits
+    await daily(h, ANN, "quiet 22:00-07:00")  # in UTC, Ann's zone so far
+    reply = await daily(h, ANN, "08:00 Asia/Tokyo")  # 09:00 on Saturday in Tokyo now
+    assert "Next one: Sun 11 Jan at 08:00, in 23 h." in reply, reply  # 08:00 in Tokyo is not quiet there
+    learner = await h.world.store.get_learner(await learner_of(h, ANN))
+    assert learner is not None and learner.timezone == "Asia/Tokyo"
+
+
+async def test_a_groups_daily_time_ignores_the_quiet_hours_of_the_admin_who_sets_it(habits: Habits) -> None:
+    h = habits
+    await daily(h, ANN, "quiet 22:00-07:00")
+    admin = Caller(ANN.identity, "Ann", Chat("telegram", "-100", is_group=True), is_chat_admin=True)
+    reply = await daily(h, admin, "06:00 UTC")
+    assert "Next one: Sat 10 Jan at 06:00, in 6 h." in reply and "quiet" not in reply.lower(), reply
+
+
+async def test_check_in_buttons_that_are_not_actions_are_stale(habits: Habits) -> None:
+    h = habits
+    await daily(h, ANN, "08:00 UTC")
+    for data in ("nonsense", "", "dk:x:1"):
+        reply = await h.world.daily.press(ANN, data)
+        assert reply.is_notice_only and reply.notice == "That button is not valid any more.", data
+
+
+async def test_keep_says_when_quiet_hours_set_since_the_question_hold_the_next_push(habits: Habits) -> None:
+    h = habits
+    await daily(h, ANN, "08:00 UTC")
+    await seven_unanswered(h)
+    await tick(h, day(7, "08:00"))
+    asked = last_sent(h)
+    await daily(h, ANN, "quiet 06:00-09:00", day(7, "10:00"))
+    kept = await h.commands.press(ANN, button(asked, "Keep them"))
+    assert "Next one: Sun 18 Jan at 09:00 (when your quiet hours end), in 23 h." in kept.plain_text(), kept
+    assert await tick(h, day(8, "08:00")) == []
+    assert await tick(h, day(8, "09:00")) == ["1"]
+
+
+async def test_an_offered_time_pressed_after_it_became_quiet_says_when_the_push_really_comes(habits: Habits) -> None:
+    h = habits
+    await daily(h, ANN, "12:00 UTC")
+    await seven_unanswered(h, hhmm="12:00")
+    await tick(h, day(7, "12:00"))
+    h.world.clock.set(at(day(7, "13:00")))
+    offer = await h.commands.press(ANN, button(last_sent(h), "Another time"))
+    await daily(h, ANN, "quiet 06:00-08:00")  # the 07:00 on offer is quiet now
+    moved = await h.commands.press(ANN, button(offer, "07:00"))
+    assert moved.plain_text().startswith("✅ Daily question moved to 07:00 (UTC).")
+    assert "Next one: Sun 18 Jan at 08:00 (when your quiet hours end), in 19 h." in moved.plain_text(), moved
+    assert await tick(h, day(8, "07:00")) == []
+    assert await tick(h, day(8, "08:00")) == ["1"]
+
+
+async def test_an_old_keep_pressed_after_todays_push_does_not_bring_a_second_push_that_day(habits: Habits) -> None:
+    h = habits
+    await daily(h, ANN, "08:00 UTC")
+    await seven_unanswered(h)
+    await tick(h, day(7, "08:00"))
+    keep = button(last_sent(h), "Keep them")
+    await daily(h, ANN, "08:00", day(8, "07:00"))  # back on by hand
+    assert await tick(h, day(8, "08:00")) == ["1"]  # Sunday's push
+    await daily(h, ANN, "20:00", day(8, "09:00"))  # moved later: the next one is Monday's
+    h.world.clock.set(at(day(8, "10:00")))
+    kept = await h.commands.press(ANN, keep)  # the week-old question's button
+    assert "Next one: Mon 19 Jan at 20:00" in kept.plain_text(), kept
+    assert await tick(h, day(8, "20:00")) == []
+    assert await tick(h, day(9, "20:00")) == ["1"]
+
+
+@pytest.mark.parametrize(("arg", "moved_to"), [(100, "00:00"), (123, "23:00")])
+async def test_a_move_button_works_for_every_hour_of_the_day(habits: Habits, arg: int, moved_to: str) -> None:
+    h = habits
+    await daily(h, ANN, "08:00 UTC")
+    await seven_unanswered(h)
+    await tick(h, day(7, "08:00"))
+    sub = await h.world.store.subscription(ANN.chat.key)
+    assert sub is not None
+    moved = await h.commands.press(ANN, f"dk:{sub.id}:{arg}")
+    assert moved.plain_text().startswith(f"✅ Daily question moved to {moved_to} (UTC)."), moved
+
+
+async def test_another_time_offers_no_buttons_when_every_offered_time_is_quiet(habits: Habits) -> None:
+    h = habits
+    await daily(h, ANN, "08:00 UTC")
+    await seven_unanswered(h)
+    await tick(h, day(7, "08:00"))
+    await daily(h, ANN, "quiet 06:00-23:00", day(7, "09:00"))
+    offer = await h.commands.press(ANN, button(last_sent(h), "Another time"))
+    assert offer.buttons == ()
+    assert offer.plain_text() == ("When would suit you better? Pick a time (UTC), or send /daily HH:MM for any other.")
+
+
+async def test_a_restarted_bot_does_not_send_the_check_in_question_again(habits: Habits) -> None:
+    h = habits
+    await daily(h, ANN, "08:00 UTC")
+    await seven_unanswered(h)
+    await tick(h, day(7, "08:00"))
+    assert last_sent(h).plain_text().startswith(CHECK_IN)
+    h.world.clock.set(at(day(7, "09:00")))
+    await h.commands.press(ANN, button(last_sent(h), "Keep them"))
+    restarted = h.world.restart()  # a new process takes over what the old one left unfinished
+    assert await tick_at(h.world, day(7, "09:01"), restarted) == []
+    assert await tick_at(h.world, day(8, "08:00"), restarted) == ["1"]
+    assert PUSH in last_sent(h).plain_text()
