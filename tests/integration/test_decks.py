@@ -9,6 +9,7 @@ process's import is seen within a tick.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -275,6 +276,20 @@ async def test_forget_deletes_the_decks_imported_in_the_learners_private_chat(w:
     await w.app.commands.press(ANN, button(ask, "Delete everything"))
     assert await w.rows("SELECT name FROM decks") == [("group-notes",)]
     assert "notes —" not in await w.text(ANN, "deck")
+
+
+async def test_export_holds_the_decks_imported_in_private_with_every_card_in_file_order(w: World) -> None:
+    await w.say(ANN, "question")
+    await w.say(ANN, "deck", "import notes", upload("notes.csv", NOTES.encode()))
+    await w.say(ADMIN, "deck", "import group-notes", upload("notes.csv", NOTES.encode()))  # the group's, not hers
+    exported = await w.say(ANN, "export")
+    assert exported.attachment is not None
+    data = json.loads(exported.attachment[1])
+    assert [deck["name"] for deck in data["decks"]] == ["notes"]
+    (deck,) = data["decks"]
+    assert [card["deck_id"] for card in data["deck_cards"]] == [deck["id"]] * 3
+    assert [card["position"] for card in data["deck_cards"]] == sorted(card["position"] for card in data["deck_cards"])
+    assert [card["match_key"] for card in data["deck_cards"]] == ["id:n1", "id:n2", "id:n3"]
 
 
 async def test_the_daily_push_draws_from_the_chats_decks_and_a_groups_poll_from_its_quiz_cards(w: World) -> None:
