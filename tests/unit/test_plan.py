@@ -257,6 +257,19 @@ async def test_newcards_while_a_plan_runs_says_what_it_means_for_the_plan(planni
     assert "New cards a day: 5, set by the plan (it was 10); you changed it to 8 with /newcards" in shown
 
 
+async def test_newcards_at_exactly_the_plans_number_is_enough_and_fewer_is_explained(planning: Commands) -> None:
+    await planning.run(ANN, "plan", "2026-03-09")  # a cap of 5
+    assert (await planning.run(ANN, "newcards", "5")).plain_text() == (
+        "Done: up to 5 new cards a day.\n\n"
+        "That's at least the 5 a day your plan to 09 Mar needs. When the plan ends, your number stays as you set it."
+    )
+    assert (await planning.run(ANN, "newcards", "4")).plain_text() == (
+        "Done: up to 4 new cards a day.\n\n"
+        "Your plan to 09 Mar set 5 a day; with fewer, some of its cards may still be new in the last days before "
+        "the interview. /plan shows where you stand. When the plan ends, your number stays as you set it."
+    )
+
+
 # --- clearing and ending --------------------------------------------------------------------------------
 
 

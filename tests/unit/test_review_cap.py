@@ -133,3 +133,26 @@ async def test_under_the_cap_nothing_waits_and_no_backlog_note(cap: int) -> None
     asked, first, last = await world.review_until_caught_up()
     assert len(asked) == 8 and "are due. At" not in first.plain_text()
     assert last.plain_text().startswith("All caught up! 🎉") and "wait for the next" not in last.plain_text()
+
+
+async def test_the_largest_cap_is_accepted_and_setting_it_says_how_the_rest_wait() -> None:
+    world = Backlog(cards=8)
+    await world.seed()
+    assert (await world.run("reviews", "500")).plain_text() == (
+        "Done: up to 500 due reviews a day. When more are due, the ones you are most likely to forget come first "
+        "and the rest wait, none lost."
+    )
+    assert (await world.run("reviews", "501")).plain_text() == (
+        "Usage: /reviews N, where N is a whole number from 10 to 500."
+    )
+    assert (await world.study.learner(ME)).reviews_per_day == 500
+
+
+async def test_reviews_alone_after_a_skipped_card_shows_the_cap() -> None:
+    world = Backlog(cards=8)
+    await world.seed()
+    question = await world.run("question")
+    assert (await world.press(question, "Skip")).notice == "Skipped"
+    assert (await world.run("reviews")).plain_text() == (
+        "You get up to 100 due reviews a day; 0 done today. Change it with /reviews N (10-500)."
+    )

@@ -68,3 +68,18 @@ async def test_streak_off_hides_it_everywhere_and_on_brings_it_back_from_history
     await world.answer_one()  # practice still counts while hidden
     assert await world.run("streak", "on") == "Streaks are back. You're on a 3-day streak."
     assert "🔥 3-day streak (best 3)" in await world.run("stats")
+
+
+async def test_streak_alone_says_hidden_after_off_and_off_says_practice_still_counts() -> None:
+    world = World()
+    assert await world.run("streak", "off") == (
+        "Streaks are hidden: /stats and daily questions won't mention them. Your practice counts all the same; "
+        "/streak on brings them back, worked out from your history."
+    )
+    assert await world.run("streak") == "Streaks are hidden. /streak on or /streak off changes that."
+
+
+async def test_streak_on_without_any_practice_says_no_streak_is_running() -> None:
+    world = World()
+    await world.run("streak", "off")
+    assert await world.run("streak", "on") == "Streaks are back. No streak running right now."
