@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +17,15 @@ import fsrs
 import pytest
 
 from bot.adapters.discord import render_block
+from bot.core.bank import QuestionBank
 from bot.core.commands import Commands
 from bot.core.grading import Judgement
-from bot.core.model import Card
+from bot.core.model import Card, Topic
 from bot.core.ports import StudyStore
 from bot.core.study import StudyService
 from bot.core.views import Reply
 from bot.storage.sqlite import SqliteStore
-from tests.conftest import caller, small_bank
+from tests.conftest import caller, make_card, small_bank
 from tests.fakes import FakeClock, MemoryStore
 
 ANSWER_SCREEN = """**Question {card}?**
@@ -486,3 +488,76 @@ async def test_retention_counts_the_reviews_of_cards_seen_before_that_were_not_f
         await commands.press(caller(), press(await commands.press(caller(), press(question, "Show answer")), rating))
     stats = seen(await commands.run(caller(), "stats", ""))
     assert "• Reviews in the last 30 days: 4\n• Retention (30 days, reviews of cards seen before): 50%" in stats
+
+
+async def test_multiple_choice_replaces_the_question_message(commands: Commands) -> None:
+    question = await commands.run(caller(), "question", "optim")
+    choice = await commands.press(caller(), press(question, "Multiple choice"))
+    assert choice.edit is True
+
+
+async def test_a_non_answer_to_an_open_question_offers_the_answer_box_after_show_answer(study: StudyService) -> None:
+    await Commands(study).run(caller(), "question", "")
+    reply = await study.answer_text(caller(), "hi")
+    assert reply is not None
+    assert reply.answer_box is True and reply.answer_box_at == 1
+
+
+async def test_a_non_answer_during_multiple_choice_offers_no_answer_box(study: StudyService) -> None:
+    commands = Commands(study)
+    question = await commands.run(caller(), "question", "")
+    await commands.press(caller(), press(question, "Multiple choice"))
+    reply = await study.answer_text(caller(), "hi")
+    assert reply is not None
+    assert reply.answer_box is False
+
+
+async def test_a_single_typed_letter_to_an_open_question_is_not_an_answer(study: StudyService) -> None:
+    await Commands(study).run(caller(), "question", "")
+    reply = await study.answer_text(caller(), "z")
+    assert reply is not None
+    assert reply.plain_text().startswith(
+        "I didn't take “z” as an answer: a letter or two is not an answer. The question is still open."
+    )
+
+
+async def test_a_typed_answer_is_a_new_message_below_the_question(study: StudyService) -> None:
+    await Commands(study).run(caller(), "question", "")
+    reply = await study.answer_text(caller(), "the chain rule gives the gradient of the loss through each layer")
+    assert reply is not None
+    assert reply.edit is False
+
+
+def bare_card_bank() -> QuestionBank:
+    """One imported card without key points (the learner compares with the model answer and rates)."""
+    return QuestionBank([replace(make_card("bare-0"), key_points=())], [Topic("basics", "Basics")])
+
+
+async def test_a_typed_answer_to_a_card_without_key_points_asks_to_compare_and_rate(store: StudyStore) -> None:
+    study = StudyService(store, bare_card_bank(), FakeClock(), scheduler=fsrs.Scheduler(enable_fuzzing=False))
+    await Commands(study).run(caller(), "question", "")
+    reply = await study.answer_text(caller(), "the chain rule gives the gradient of the loss through each layer")
+    assert reply is not None
+    assert seen(reply).startswith(
+        "**This card has no key points to check your words against**: compare your answer with the model answer "
+        "below, then rate how well you knew it.\n\n**Question bare-0?**\n\n**Model answer**"
+    )
+    assert buttons(reply) == [["Again · 1 min", "Hard · 6 min"], ["Good · 10 min", "Easy · 8 d"]]
+    assert reply.edit is False
+
+
+@pytest.mark.parametrize("bank", [small_bank(), bare_card_bank()], ids=["key points", "no key points"])
+async def test_a_typed_answer_to_a_card_seen_before_offers_its_review_intervals(
+    store: StudyStore, bank: QuestionBank
+) -> None:
+    clock = FakeClock()
+    study = StudyService(store, bank, clock, scheduler=fsrs.Scheduler(enable_fuzzing=False))
+    commands = Commands(study)
+    question = await commands.run(caller(), "question", "basics")
+    await commands.press(caller(), press(await commands.press(caller(), press(question, "Show answer")), "Easy"))
+    clock.advance(days=8)  # the card is due again, now a review
+    again = await commands.run(caller(), "question", "basics")
+    assert "· new" not in seen(again).split("\n")[0]
+    reply = await study.answer_text(caller(), "the chain rule gives the gradient of the loss through each layer")
+    assert reply is not None
+    assert buttons(reply) == [["Again · 10 min", "Hard · 27 d"], ["Good · 1 mo", "Easy · 2 mo"]]
