@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,7 +21,18 @@ from bot.adapters.discord import render_block
 from bot.bootstrap import App
 from bot.core.bank import QuestionBank
 from bot.core.competition import CompetitionService
-from bot.core.model import Caller, Chat, Identity, Match, Round, RoundAnswer, Subscription, Topic, Upload
+from bot.core.model import (
+    Caller,
+    Chat,
+    Identity,
+    Match,
+    MatchStatus,
+    Round,
+    RoundAnswer,
+    Subscription,
+    Topic,
+    Upload,
+)
 from bot.core.study import StudyService
 from bot.core.views import Reply
 from bot.storage.sqlite import SqliteStore
@@ -62,6 +73,44 @@ async def arena(tmp_path: Path) -> AsyncIterator[Arena]:
     async with SqliteStore(tmp_path / "bot.db") as store:
         study = StudyService(store, small_bank(), clock)
         yield Arena(store, clock, study, CompetitionService(store, study.bank, clock, study, rng=random.Random(5)))
+
+
+USAGE = (
+    "Usage: /quiz [questions] [topic\\|weak] [seconds] — for example /quiz, /quiz 5, /quiz 10 transformers 30, "
+    "/quiz 5 weak. Questions 1-30 (default 10), seconds per question 10-120 (default 20)."
+)
+
+
+# --- starting ---------------------------------------------------------------------------------------------
+
+
+async def test_quiz_in_a_chat_whose_cards_have_no_quiz_question_says_there_is_nothing_to_ask(arena: Arena) -> None:
+    comp = arena.with_bank(QuestionBank([make_card("story-0", "stories", quiz=False)], [Topic("stories", "Stories")]))
+    assert seen(await comp.start(SOLO, "3")) == (
+        "None of the cards this chat practises from has a quiz question, so there is nothing for /quiz to ask. "
+        "/deck shows this chat's decks; /deck use bank brings back the shipped bank."
+    )
+    assert await arena.store.running_match(SOLO.chat.key) is None
+
+
+class LostRaceStore(SqliteStore):
+    """Another /quiz in the same chat wins the race to start, and its match is stopped before the loser looks."""
+
+    async def create_match(self, match: Match) -> Match | None:
+        rival = await super().create_match(replace(match, starter_id=None))
+        lost = await super().create_match(match)
+        assert rival is not None and lost is None
+        await self.end_match(rival.id, MatchStatus.STOPPED, "Stopped by P2.", None, match.started_at)
+        return lost
+
+
+async def test_a_quiz_that_lost_the_race_to_a_match_already_over_gets_the_usage_line(tmp_path: Path) -> None:
+    clock = FakeClock(START)
+    async with LostRaceStore(tmp_path / "bot.db") as store:
+        study = StudyService(store, small_bank(), clock)
+        comp = CompetitionService(store, study.bank, clock, study, rng=random.Random(5))
+        assert seen(await comp.start(SOLO, "3")) == USAGE
+        assert await store.running_match(SOLO.chat.key) is None
 
 
 # --- solo rounds -------------------------------------------------------------------------------------------
@@ -220,6 +269,14 @@ async def deck_chat(tmp_path: Path) -> AsyncIterator[DeckChat]:
         row = await store.db.fetchrow("SELECT id FROM decks WHERE name = 'quizzes'")
         assert row is not None
         yield DeckChat(app, store, int(row[0]))
+
+
+async def test_quiz_on_a_topic_knows_only_the_topics_of_the_chats_decks(deck_chat: DeckChat) -> None:
+    refused = await deck_chat.app.commands.run(ADMIN, "quiz", "2 optim")
+    assert seen(refused) == f"I don't know the topic “optim”. Topics: inference, regularisation. {USAGE}"
+    assert await deck_chat.store.running_match(GROUP.key) is None
+    text, cards = await deck_chat.quiz("2 regularisation")
+    assert "Quiz: 2 questions · 20 s each · Regularisation" in text and sorted(cards) == ["3", "4"]
 
 
 async def test_quiz_weak_ranks_the_decks_topics_and_tops_up_from_the_rest_of_the_deck(deck_chat: DeckChat) -> None:
