@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+import fsrs
 import pytest
 
 from bot.core.actions import Action, Verb, parse_action
 from bot.core.commands import Commands
-from bot.core.model import AttemptStatus, Rating
+from bot.core.model import AttemptStatus, AttemptView, Identity, Rating, ReviewMode
 from bot.core.study import INVALID, NOT_YOURS, STALE, Streak, StudyService, interval_label, streak, streaks
-from bot.core.views import Reply
-from tests.conftest import caller
+from bot.core.views import Paragraph, Reply
+from tests.conftest import caller, small_bank
 from tests.fakes import FakeClock, MemoryStore
 
 
@@ -454,3 +456,116 @@ async def test_caught_up_in_a_topic_names_that_topics_next_review_not_another_to
 async def test_counts_of_one_are_singular(commands: Commands) -> None:
     assert (await commands.run(caller(), "newcards", "1")).plain_text() == "Done: up to 1 new card a day."
     assert (await commands.run(caller(), "newcards", "")).plain_text().startswith("You get up to 1 new card a day.")
+
+
+# --- a second press landing first (a double tap, another device) -------------------------------------
+
+
+class RacingStore(MemoryStore):
+    """A MemoryStore on which another press of a button can land between a press's read and its write."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.meanwhile: Callable[[], Awaitable[object]] | None = None
+
+    async def attempt_for(self, attempt_id: int, identity: Identity) -> AttemptView | None:
+        view = await super().attempt_for(attempt_id, identity)
+        if self.meanwhile is not None:
+            other, self.meanwhile = self.meanwhile, None
+            await other()
+        return view
+
+
+def racing() -> tuple[RacingStore, Commands]:
+    store = RacingStore()
+    study = StudyService(store, small_bank(), FakeClock(), scheduler=fsrs.Scheduler(enable_fuzzing=False))
+    return store, Commands(study)
+
+
+async def test_multiple_choice_pressed_twice_at_once_opens_it_once_and_says_the_other_is_closed() -> None:
+    store, commands = racing()
+    question = await ask(commands, topic="optim")
+    first: list[Reply] = []
+
+    async def other_press() -> None:
+        first.append(await commands.press(caller(), button(question, "Multiple choice")))
+
+    store.meanwhile = other_press
+    late = await commands.press(caller(), button(question, "Multiple choice"))
+    assert late == Reply(notice=STALE)
+    assert first[0].buttons[0][0].label == "A"
+    assert store.attempts[attempt_id(question)].status is AttemptStatus.CHOICE
+
+
+async def test_an_option_pressed_twice_at_once_counts_once_and_says_the_other_is_closed() -> None:
+    store, commands = racing()
+    question = await ask(commands, topic="optim")
+    choice = await commands.press(caller(), button(question, "Multiple choice"))
+    store.meanwhile = lambda: commands.press(caller(), button(choice, "A"))
+    late = await commands.press(caller(), button(choice, "B"))
+    assert late == Reply(notice=STALE)
+    assert len(store.reviews) == 1
+
+
+async def test_skip_pressed_twice_at_once_skips_once_and_says_the_other_is_closed() -> None:
+    store, commands = racing()
+    question = await ask(commands)
+    store.meanwhile = lambda: commands.press(caller(), button(question, "Skip"))
+    late = await commands.press(caller(), button(question, "Skip"))
+    assert late == Reply(notice=STALE)
+    assert [a.status for a in store.attempts.values()] == [AttemptStatus.SKIPPED, AttemptStatus.OPEN]
+
+
+async def test_multiple_choice_pressed_again_after_it_opened_says_the_question_is_closed(
+    commands: Commands, store: MemoryStore
+) -> None:
+    question = await ask(commands, topic="optim")
+    await commands.press(caller(), button(question, "Multiple choice"))
+    options = store.attempts[attempt_id(question)].options
+    again = await commands.press(caller(), button(question, "Multiple choice"))
+    assert again == Reply(notice=STALE)
+    assert store.attempts[attempt_id(question)].options == options  # not shuffled again
+
+
+# --- a card seen before, answered another way ---------------------------------------------------------
+
+
+async def test_a_seen_card_answered_by_multiple_choice_counts_towards_retention(
+    commands: Commands, store: MemoryStore, clock: FakeClock
+) -> None:
+    await answer_with(commands, "Easy", topic="optim")
+    clock.advance(days=8)  # due again: a review of a card seen before
+    await choose(commands, store, correct=True)
+    assert [(r.was_new, r.state_before) for r in store.reviews] == [(True, None), (False, 2)]
+    stats = (await commands.run(caller(), "stats")).plain_text()
+    assert "Retention (30 days, reviews of cards seen before): 100%" in stats
+
+
+async def test_a_review_outcome_for_another_service_starts_from_the_cards_state(
+    commands: Commands, study: StudyService, store: MemoryStore, clock: FakeClock
+) -> None:
+    await answer_with(commands, "Easy", topic="optim")
+    ((key, before),) = store.states.items()
+    clock.advance(days=8)
+    learner = await study.learner(caller())
+    card = study.bank.card(key[1])
+    assert card is not None
+    state, review = study.review_outcome(learner, card, before, Rating.GOOD, ReviewMode.INTERVIEW)
+    assert (review.was_new, review.state_before, review.mode) == (False, 2, ReviewMode.INTERVIEW)
+    assert state.first_day == before.first_day == "2026-03-02"
+    assert (state.state, state.reps, interval_label(state.due - clock.now())) == (2, 2, "1 mo")
+
+
+# --- /skip ---------------------------------------------------------------------------------------------
+
+
+async def test_skip_without_an_open_question_says_there_is_nothing_to_skip(study: StudyService) -> None:
+    reply = await study.skip_open(caller())
+    assert reply == Reply(blocks=(Paragraph.of("Nothing to skip: no question is open. Send /question for one."),))
+
+
+async def test_skip_sends_the_next_question_as_a_new_message(commands: Commands, study: StudyService) -> None:
+    question = await ask(commands)
+    reply = await study.skip_open(caller())
+    assert reply.edit is False and reply.notice == "Skipped"
+    assert attempt_id(reply) == attempt_id(question) + 1
