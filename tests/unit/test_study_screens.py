@@ -27,6 +27,7 @@ from bot.core.views import Reply
 from bot.storage.sqlite import SqliteStore
 from tests.conftest import caller, make_card, small_bank
 from tests.fakes import FakeClock, MemoryStore
+from tests.unit.test_weak import two_part_library
 
 ANSWER_SCREEN = """**Question {card}?**
 
@@ -561,3 +562,18 @@ async def test_a_typed_answer_to_a_card_seen_before_offers_its_review_intervals(
     reply = await study.answer_text(caller(), "the chain rule gives the gradient of the loss through each layer")
     assert reply is not None
     assert buttons(reply) == [["Again · 10 min", "Hard · 27 d"], ["Good · 1 mo", "Easy · 2 mo"]]
+
+
+async def test_topics_of_a_chat_that_chose_decks_take_the_example_from_them_and_point_to_deck(
+    store: StudyStore,
+) -> None:
+    library = two_part_library()
+    clock = FakeClock()
+    await library.set_choice(caller().chat.key, ("core", "extra"), clock.now())
+    commands = Commands(StudyService(store, library, clock))
+    assert seen(await commands.run(caller(), "topics", "")) == (
+        "**3 topics, 14 cards**\n\n"
+        "• `basics` Basics (6)\n• `optim` Optimisation (6)\n• `stories` Stories (2)\n\n"
+        "Practise one with /question `topic`, e.g. /question basics\n\n"
+        "These are the decks this chat practises from; /deck shows and changes them."
+    )

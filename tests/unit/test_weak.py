@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
-from bot.core.bank import QuestionBank
+from bot.adapters.discord import render_block
+from bot.core.bank import DeckInfo, QuestionBank
 from bot.core.commands import Commands
+from bot.core.decks import Library
 from bot.core.model import AttemptStatus, CardEvidence, CardState, Rating, Review, ReviewMode, Topic
 from bot.core.study import StudyService
 from bot.core.views import Reply
@@ -201,3 +204,49 @@ async def test_stats_say_when_no_topic_has_enough_reviews(commands: Commands) ->
     text = (await commands.run(ANN, "stats")).plain_text()
     assert "Weakest topics" in text
     assert "Not enough reviews yet: a topic counts after 5 reviews" in text
+
+
+# --- how the notes look ---------------------------------------------------------------------------------
+
+
+def first_block(reply: Reply) -> str:
+    """The reply's first block as Discord shows it (Markdown: *italic*)."""
+    return render_block(reply.blocks[0])
+
+
+async def test_the_weakest_topic_note_is_in_italics(commands: Commands, store: MemoryStore, clock: FakeClock) -> None:
+    await history(store, clock, await learner_id(commands), "optim-0", passed=2, failed=3)
+    asked = await commands.run(ANN, "question", "weak")
+    assert first_block(asked) == "*Your weakest topic: Optimisation (40% retention over 5 reviews in 30 days).*"
+
+
+async def test_the_note_that_weak_falls_back_to_the_usual_order_is_in_italics(commands: Commands) -> None:
+    asked = await commands.run(ANN, "question", "weak")
+    assert first_block(asked) == (
+        "*Not enough reviews yet to tell your weakest topic (a topic counts after 5 reviews of cards you had seen "
+        "before, in 30 days), so here is your next card in the usual order.*"
+    )
+
+
+def two_part_library() -> Library:
+    """The small bank shipped as two parts a chat can choose with /deck: core (basics) and extra (the rest)."""
+    shipped = QuestionBank(
+        [replace(card, deck="core" if card.topic == "basics" else "extra") for card in small_bank().cards],
+        small_bank().topics,
+        [DeckInfo("core", "Core", "core.yaml", 6), DeckInfo("extra", "Extra", "extra.yaml", 8)],
+    )
+    return Library(shipped)
+
+
+async def test_weak_does_not_bring_a_card_early_from_outside_the_chats_decks(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    library = two_part_library()
+    await library.set_choice(ANN.chat.key, ("core",), clock.now())  # this chat practises basics only
+    commands = Commands(StudyService(store, library, clock))
+    await history(store, clock, await learner_id(commands), "optim-0", passed=1, failed=4)  # optim: weakest
+    asked = await commands.run(ANN, "question", "weak")
+    text = asked.plain_text()
+    assert "Your weakest topic: Optimisation" in text and "All caught up in optim" in text
+    assert "comes early" not in text and not asked.buttons
+    assert [a.chat_key for a in store.attempts.values()] == ["test:history"] * 5  # nothing asked here
