@@ -16,6 +16,7 @@ from bot.core.study import StudyService
 from bot.core.views import Reply
 from tests.conftest import caller, make_card
 from tests.fakes import FakeClock, MemoryStore
+from tests.unit.test_weak import two_part_library
 
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 ME = caller()
@@ -155,4 +156,50 @@ async def test_reviews_alone_after_a_skipped_card_shows_the_cap() -> None:
     assert (await world.press(question, "Skip")).notice == "Skipped"
     assert (await world.run("reviews")).plain_text() == (
         "You get up to 100 due reviews a day; 0 done today. Change it with /reviews N (10-500)."
+    )
+
+
+async def capped_with_one_left(chat_decks: tuple[str, ...] | None, topic: str) -> str:
+    """11 basics and 11 optim cards met long ago, all due; a cap of 10 reviews, no new cards. Answers the 10
+    reviews /question gives (with `topic`, in a chat that chose `chat_decks`), then shows the next /question."""
+    library = two_part_library(per_topic=11)
+    clock = FakeClock(START)
+    if chat_decks is not None:
+        await library.set_choice(ME.chat.key, chat_decks, clock.now())
+    store = MemoryStore()
+    commands = Commands(StudyService(store, library, clock, scheduler=fsrs.Scheduler(enable_fuzzing=False)))
+    learner = await commands.study.learner(ME)
+    await store.set_new_per_day(learner.id, 0)
+    await store.set_reviews_per_day(learner.id, 10)
+    for n, card in enumerate(c for c in library.cards if c.topic != "stories"):
+        due = START - timedelta(days=1 + n)
+        store.states[(learner.id, card.id)] = CardState(
+            learner.id, card.id, 2, None, 5.0, 5.0, due, due - timedelta(days=5), 3, 0, "2025-12-01"
+        )
+    for _ in range(10):
+        clock.advance(seconds=5)
+        question = await commands.run(ME, "question", topic)
+        clock.advance(seconds=5)
+        revealed = await commands.press(ME, press(question, "Show answer"))
+        clock.advance(seconds=5)
+        assert (await commands.press(ME, press(revealed, "Good"))).notice == "Saved: Good"
+    clock.advance(seconds=5)
+    return (await commands.run(ME, "question", topic)).plain_text()
+
+
+async def test_caught_up_in_a_topic_by_the_cap_counts_only_that_topics_waiting_review() -> None:
+    assert await capped_with_one_left(None, "basics") == (
+        "All caught up in basics for today! 🎉\n\n"
+        "You've done today's 10 reviews. 1 more review waits for the next 1 day at this pace, the ones you are "
+        "most likely to forget first. /reviews N changes the daily number.\n\n"
+        "You have seen every card in basics."
+    )
+
+
+async def test_caught_up_by_the_cap_in_a_chat_with_chosen_decks_counts_only_their_cards() -> None:
+    assert await capped_with_one_left(("core",), "") == (
+        "All caught up for today! 🎉\n\n"
+        "You've done today's 10 reviews. 1 more review waits for the next 1 day at this pace, the ones you are "
+        "most likely to forget first. /reviews N changes the daily number.\n\n"
+        "You have seen every card."
     )

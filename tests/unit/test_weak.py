@@ -228,12 +228,13 @@ async def test_the_note_that_weak_falls_back_to_the_usual_order_is_in_italics(co
     )
 
 
-def two_part_library() -> Library:
+def two_part_library(per_topic: int = 6) -> Library:
     """The small bank shipped as two parts a chat can choose with /deck: core (basics) and extra (the rest)."""
+    bank = small_bank(per_topic)
     shipped = QuestionBank(
-        [replace(card, deck="core" if card.topic == "basics" else "extra") for card in small_bank().cards],
-        small_bank().topics,
-        [DeckInfo("core", "Core", "core.yaml", 6), DeckInfo("extra", "Extra", "extra.yaml", 8)],
+        [replace(card, deck="core" if card.topic == "basics" else "extra") for card in bank.cards],
+        bank.topics,
+        [DeckInfo("core", "Core", "core.yaml", per_topic), DeckInfo("extra", "Extra", "extra.yaml", per_topic + 2)],
     )
     return Library(shipped)
 
