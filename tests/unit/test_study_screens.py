@@ -577,3 +577,30 @@ async def test_topics_of_a_chat_that_chose_decks_take_the_example_from_them_and_
         "Practise one with /question `topic`, e.g. /question basics\n\n"
         "These are the decks this chat practises from; /deck shows and changes them."
     )
+
+
+async def test_caught_up_because_the_cards_left_were_skipped_says_nothing_of_the_daily_cap(commands: Commands) -> None:
+    await commands.run(caller(), "newcards", "2")
+    question = await commands.run(caller(), "question", "stories")
+    await commands.press(caller(), press(await commands.press(caller(), press(question, "Show answer")), "Easy"))
+    other = await commands.run(caller(), "question", "stories")  # 1 of 2 new cards met today: not the cap
+    skipped = await commands.press(caller(), press(other, "Skip"))
+    assert seen(skipped) == "**All caught up in stories! 🎉**\n\nNext review due in 8 d."
+
+
+async def test_caught_up_with_a_review_due_this_very_moment_but_skipped_names_no_next_review(
+    commands: Commands, study: StudyService
+) -> None:
+    await commands.run(caller(), "newcards", "1")
+    question = await commands.run(caller(), "question", "")
+    await commands.press(caller(), press(await commands.press(caller(), press(question, "Show answer")), "Again"))
+    clock = study.clock
+    assert isinstance(clock, FakeClock)
+    clock.advance(minutes=1)  # its one-minute step ends now, exactly
+    again = await commands.run(caller(), "question", "")
+    assert "Question basics-0?" in seen(again)
+    skipped = await commands.press(caller(), press(again, "Skip"))
+    assert seen(skipped) == (
+        "**All caught up! 🎉**\n\n"
+        "You've met today's 1 new card. 13 more wait for tomorrow (change the daily number with /newcards)."
+    )
