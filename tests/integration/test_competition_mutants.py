@@ -113,6 +113,25 @@ async def test_a_quiz_that_lost_the_race_to_a_match_already_over_gets_the_usage_
         assert await store.running_match(SOLO.chat.key) is None
 
 
+# --- answers ------------------------------------------------------------------------------------------------
+
+
+async def test_an_answer_in_the_first_millisecond_beats_an_equal_score_one_millisecond_later(arena: Arena) -> None:
+    group = Chat("telegram", "-100", is_group=True)
+    first, second = (Caller(Identity("telegram", str(n)), f"P{n}", group) for n in (1, 2))
+    await arena.comp.start(first, "1 20")  # P1 is the older learner, so first on a tie of points and time
+    match = await arena.store.running_match(group.key)
+    assert match is not None
+    opened = await arena.comp.open_round(match.id)
+    assert opened is not None
+    right = opened.round.correct_index
+    assert (await arena.comp.answer(second, opened.round.id, right)).notice is not None  # 0 ms after it opened
+    arena.clock.advance(milliseconds=1)
+    assert (await arena.comp.answer(first, opened.round.id, right)).notice is not None
+    standings = await arena.store.standings(match.id)
+    assert [(s.name, s.points, s.time_ms) for s in standings] == [("P2", 150, 0), ("P1", 150, 1)]
+
+
 # --- solo rounds -------------------------------------------------------------------------------------------
 
 
@@ -160,6 +179,22 @@ async def test_a_solo_round_closed_in_the_instant_its_time_is_up_counts_as_a_wro
     )
     board = seen(await arena.comp.leaderboard(SOLO, "all"))
     assert board == "**🏆 Leaderboard — all time**\n\n• 🥇 **Solo** — 0 pts · 1 match · 0 wins · 0% accuracy"
+
+
+async def test_a_vote_on_a_forwarded_solo_poll_in_its_last_instant_is_the_rounds_only_answer(arena: Arena) -> None:
+    match = await arena.solo_match("1 20")
+    opened = await arena.comp.open_round(match.id)
+    assert opened is not None
+    await arena.comp.attach_message(opened.round.id, "poll-1", "msg-1")
+    friend = Caller(Identity("telegram", "60"), "Friend", Chat("telegram", "60"))  # voted on a forwarded copy
+    arena.clock.advance(seconds=20)
+    vote = await arena.comp.answer_poll(friend, "poll-1", [opened.round.correct_index])
+    assert vote is not None and vote.notice is not None and vote.notice.startswith("Locked in")
+    closed = await arena.comp.close_round(opened.round.id)
+    assert closed is not None
+    assert [(s.name, s.points, s.correct, s.answered) for s in await arena.store.standings(match.id)] == [
+        ("Friend", 100, 1, 1)
+    ]
 
 
 async def test_closing_a_round_again_or_one_that_does_not_exist_reports_nothing(arena: Arena) -> None:
