@@ -250,13 +250,20 @@ def _mutmut(root: Path, names: list[str], *, none_expected: bool = False, env: d
         raise RuntimeError(f"mutmut failed ({done.returncode}): {output[-2000:]}")
 
 
-def run_mutmut(paths: list[str], root: Path, log: Context | None = None, run_equivalents: bool = False) -> float:
+def run_mutmut(
+    paths: list[str],
+    root: Path,
+    log: Context | None = None,
+    run_equivalents: bool = False,
+    again: Path | None = None,
+) -> float:
     """Run mutmut over the modules' mutants in `root`; returns the seconds it took.
 
     First mutmut generates every mutant and maps each function to the tests that call it (a pattern
     that selects no mutant); then it runs the modules' mutants, minus the ones listed as equivalent
     (they would only survive, after running every test of their function: the slowest kind), unless
-    `run_equivalents` (to audit the list)."""
+    `run_equivalents` (to audit the list). With `again` (the folder of a kept earlier pass), only the
+    mutants that pass did not kill are run; see carried_over."""
     started = time.perf_counter()
     postgres = any(path.startswith("bot/storage/") for path in paths)
     # one cluster per mutmut worker (mutmut runs as many as there are CPUs)
@@ -269,13 +276,42 @@ def run_mutmut(paths: list[str], root: Path, log: Context | None = None, run_equ
         _mutmut(root, ["bench.no_such_module.x_nothing__mutmut_*"], none_expected=True, env=measuring)
         skip = set() if run_equivalents else set(equivalents(root))
         names = sorted(name for path in paths for name in outcomes(path, root) if name not in skip)
+        carried: dict[str, int] = {}
+        if again is not None:
+            carried = carried_over(again, root, paths)
+            names = [name for name in names if name not in carried]
+            if log:
+                log.log(f"again: {len(carried)} results carried over from {again}")
         if log:
             log.log(f"mutmut: {len(names)} mutants in {', '.join(paths)} ({root})")
         narrowed = narrow_to_lines(root, paths, names)
         if log:
             log.log(f"line coverage: {narrowed} of them run only the tests that reach their change")
-        _mutmut(root, names, env={**env, CHECKED_ENV: "1"})
+        if names:
+            _mutmut(root, names, env={**env, CHECKED_ENV: "1"})
+        if carried:
+            for meta in (root / "mutants").glob("**/*.py.meta"):
+                data = json.loads(meta.read_text(encoding="utf-8"))
+                codes = data["exit_code_by_key"]
+                codes.update({name: code for name, code in carried.items() if name in codes})
+                meta.write_text(json.dumps(data, indent=4), encoding="utf-8")
     return time.perf_counter() - started
+
+
+def carried_over(previous: Path, root: Path, paths: list[str]) -> dict[str, int]:
+    """The mutants an earlier pass (kept in `previous`) killed, with its exit code, for the functions whose code
+    has not changed since (the same mutmut hash): after tests were added, they would fail again (a new test
+    can only add failures), so only the others need to run."""
+    before, now = function_hashes(previous), function_hashes(root)
+    carried: dict[str, int] = {}
+    for path in paths:
+        if not (previous / "mutants" / f"{path}.meta").exists():
+            continue
+        for name, code in outcomes(path, previous).items():
+            function = _function(name)
+            if code in KILLED_CODES and before.get(function) is not None and before.get(function) == now.get(function):
+                carried[name] = code
+    return carried
 
 
 # --- narrowing a mutant's tests to those that run its changed lines -----------------------------------------
@@ -379,12 +415,13 @@ def measure(
     log: Context | None = None,
     run_equivalents: bool = False,
     tests: tuple[str, ...] | None = None,
+    again: Path | None = None,
 ) -> list[Result]:
     """Run and summarise; the snapshot is removed afterwards unless `keep` (its path then goes to
     stderr, for `mutmut show NAME` there). `tests`: select the covering tests only from these folders."""
     root = ROOT if working_tree else snapshot(paths, tests)
     try:
-        seconds = run_mutmut(paths, root, log, run_equivalents)
+        seconds = run_mutmut(paths, root, log, run_equivalents, again)
         equivalent = equivalents(root)
         return [summarise(path, equivalent, seconds, root) for path in paths]
     finally:
@@ -534,13 +571,31 @@ async def run(ctx: Context) -> list[Result]:
 
 
 def main(argv: list[str]) -> int:
-    """`python -m bench.mutation [--working-tree] [--keep] [--all] [--unit-only] MODULE...`: run and report
-    the given modules (`--all` runs the listed equivalents too, to find stale entries; `--unit-only` takes
-    the covering tests from tests/unit alone: the CI smoke check, which must finish within a minute)."""
+    """`python -m bench.mutation [--working-tree] [--keep] [--all] [--unit-only] [--again DIR] MODULE...`: run
+    and report the given modules (`--all` runs the listed equivalents too, to find stale entries; `--unit-only`
+    takes the covering tests from tests/unit alone: the CI smoke check, which must finish within a minute;
+    `--again DIR`, the folder a `--keep` pass left: run only what that pass did not kill, in functions
+    unchanged since, and take its kills as they were: after adding tests, a result for the whole module in
+    a fraction of the time)."""
     flags = ("--working-tree", "--keep", "--all", "--unit-only")
+    again = None
+    if "--again" in argv:
+        at = argv.index("--again")
+        if at + 1 >= len(argv) or not (Path(argv[at + 1]) / "mutants").is_dir():
+            print("--again needs the folder of a kept pass (one with a mutants/ folder)", file=sys.stderr)
+            return 2
+        again = Path(argv[at + 1])
+        argv = argv[:at] + argv[at + 2 :]
     paths = [str(Path(arg)) for arg in argv if arg not in flags] or list(MODULES)
     tests = ("tests/unit",) if "--unit-only" in argv else None
-    lines = measure(paths, "--working-tree" in argv, "--keep" in argv, run_equivalents="--all" in argv, tests=tests)
+    lines = measure(
+        paths,
+        "--working-tree" in argv,
+        "--keep" in argv,
+        run_equivalents="--all" in argv,
+        tests=tests,
+        again=again,
+    )
     for line in lines:
         print(json.dumps(line, ensure_ascii=False), flush=True)
     return 0 if all(line["target_met"] for line in lines) else 1
