@@ -48,7 +48,7 @@ def test_a_module_the_earlier_pass_did_not_mutate_carries_nothing(tmp_path: Path
     assert carried_over(previous, now, ["bot/core/other.py"]) == {}
 
 
-def test_again_without_a_kept_pass_folder_says_what_it_needs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_again_without_a_kept_pass_says_what_it_needs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--again", str(tmp_path), "bot/core/actions.py"]) == 2
     assert main(["bot/core/actions.py", "--again"]) == 2
     err = capsys.readouterr().err
