@@ -4,10 +4,12 @@ claim carries, this process's own tick, and a stale copy of a paused chat that m
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
+import asyncpg
 import fsrs
 import pytest
 
@@ -135,3 +137,23 @@ async def test_a_replica_with_an_old_copy_of_a_pause_does_not_welcome_back_a_cha
         assert await other.welcome_back(ann) is None
     sub = await world.store.subscription(ann.chat.key)
     assert sub is not None and sub.local_time == "09:00" and sub.paused_reason is None
+
+
+async def test_a_retry_another_replica_is_claiming_at_that_moment_is_skipped_not_waited_for(pg_dsn: str) -> None:
+    clock = FakeClock(at("2026-01-10T00:00:00"))
+    async with Store(pg_dsn) as store:
+        study = StudyService(store, small_bank(), clock, scheduler=fsrs.Scheduler(enable_fuzzing=False))
+        notifier = FakeNotifier()
+        world = World(store, clock, notifier, study, DailyService(store, study, {"telegram": notifier}), Path("-"))
+        await subscribe(world, person(1), "08:00 UTC")
+        notifier.script = [SendResult(Delivery.FAILED, detail="Timed out")]
+        assert await tick_at(world, "2026-01-10T08:00:00") == []  # waits for a retry at 08:02
+        other = await asyncpg.connect(pg_dsn)
+        try:
+            async with other.transaction():
+                await other.execute("SELECT id FROM deliveries FOR UPDATE")
+                claims = store.open_claims(at("2026-01-10T08:05:00"), "replica-b", 10)
+                assert await asyncio.wait_for(claims, timeout=5) == []
+        finally:
+            await other.close()
+        assert len(await store.open_claims(at("2026-01-10T08:05:00"), "replica-b", 10)) == 1

@@ -4,9 +4,11 @@ start plus a grace period has passed), never its own, and gets the matches back 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
 
 from bot.core.model import Match, MatchStatus
@@ -85,3 +87,17 @@ async def test_a_lease_or_a_renewal_covers_only_running_matches_of_that_owner(st
     assert await store.renew_match_leases("a", [], at(90)) == set()
     assert await taken(store, "c", now=60, until=75) == [theirs]  # only a's lease was renewed
     assert await taken(store, "c", now=95, until=110) == [mine]
+
+
+async def test_a_takeover_skips_a_match_another_process_is_taking_over_at_that_moment(pg_dsn: str) -> None:
+    async with Store(pg_dsn) as store:
+        match = await start(store, 1)  # never leased: free to take once its grace has passed
+        other = await asyncpg.connect(pg_dsn)  # another replica, in the middle of taking it over
+        try:
+            async with other.transaction():
+                await other.execute("SELECT id FROM matches WHERE id = $1 FOR UPDATE", match)
+                # skipped at once, not waited for
+                assert await asyncio.wait_for(taken(store, "b", now=20, until=35), timeout=5) == []
+        finally:
+            await other.close()
+        assert await taken(store, "b", now=20, until=35) == [match]  # free again once the other let go
