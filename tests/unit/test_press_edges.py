@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.adapters.discord import render_block
+from bot.adapters.discord import render, render_block
 from bot.core.actions import Action, Verb, parse_action
 from bot.core.bank import QuestionBank
 from bot.core.commands import Commands
@@ -138,3 +138,16 @@ async def test_a_new_card_rated_after_midnight_is_new_on_the_day_it_was_rated(
 
 def test_no_answered_day_is_no_streak_and_no_freeze() -> None:
     assert streak([], "2026-03-05") == Streak(0, 0, ())
+
+
+# --- the question as Discord shows it -------------------------------------------------------------------------
+
+
+async def test_on_discord_a_question_offers_type_answer_right_after_show_answer(commands: Commands) -> None:
+    question = await commands.run(ANN, "question", "")
+    (part,) = render(question)
+    assert [[b.label for b in row] for row in part.buttons] == [
+        ["Show answer", "✍️ Type answer", "Multiple choice"],
+        ["Skip"],
+    ]
+    assert "press ✍️ Type answer" in (part.description or "")

@@ -221,3 +221,36 @@ async def test_a_schedule_without_memory_has_nothing_reviewed_today() -> None:
         schedule=schedule, skipped=frozenset(), memory={"basics-1": (5.0, NOW - timedelta(hours=1))}
     )
     assert world.study.reviewed_today(learner, remembered) == {"basics-1"}
+
+
+async def test_showing_the_answer_of_a_new_or_a_seen_card_never_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each reveal works out four ratings' intervals: a pause per rating would hold up every press."""
+
+    def no_pause(seconds: float) -> None:
+        raise AssertionError(f"paused {seconds} s")
+
+    monkeypatch.setattr("fsrs.card.time.sleep", no_pause)
+    world = World()
+    me = await world.learner_id()
+    await world.store.set_new_per_day(me, 1)
+    world.place(me, "optim-0", NOW - timedelta(days=1))  # a seen card, due
+    for expected in ("Question optim-0?", "Question basics-0?"):  # the review first, then a new card
+        question = await world.commands.run(ME, "question", "")
+        assert expected in question.plain_text()
+        revealed = await world.commands.press(ME, question.buttons[0][0].action)
+        assert [b.label.split(" · ")[0] for row in revealed.buttons for b in row] == ["Again", "Hard", "Good", "Easy"]
+        await world.commands.press(ME, revealed.buttons[0][0].action)
+
+
+async def test_forgetting_a_card_in_review_adds_one_lapse_to_those_it_had() -> None:
+    world = World()
+    me = await world.learner_id()
+    world.store.states[(me, "basics-0")] = CardState(
+        me, "basics-0", 2, None, 5.0, 5.0, NOW - timedelta(days=1), NOW - timedelta(days=6), 6, 2, LONG_AGO
+    )
+    question = await world.commands.run(ME, "question", "")
+    revealed = await world.commands.press(ME, question.buttons[0][0].action)
+    rated = await world.commands.press(ME, revealed.buttons[0][0].action)  # Again
+    assert rated.notice == "Saved: Again"
+    state = world.store.states[(me, "basics-0")]
+    assert (state.reps, state.lapses) == (7, 3)

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 import fsrs
 import pytest
 
 from bot.core.actions import Action, Verb, parse_action
+from bot.core.bank import QuestionBank
 from bot.core.commands import Commands
-from bot.core.model import AttemptStatus, AttemptView, Identity, Rating, ReviewMode
+from bot.core.model import AttemptStatus, AttemptView, Card, Identity, Learner, Rating, ReviewMode
 from bot.core.study import INVALID, NOT_YOURS, STALE, Streak, StudyService, interval_label, streak, streaks
 from bot.core.views import Paragraph, Reply
-from tests.conftest import caller, small_bank
+from tests.conftest import caller, make_card, small_bank
 from tests.fakes import FakeClock, MemoryStore
 
 
@@ -569,3 +571,137 @@ async def test_skip_sends_the_next_question_as_a_new_message(commands: Commands,
     reply = await study.skip_open(caller())
     assert reply.edit is False and reply.notice == "Skipped"
     assert attempt_id(reply) == attempt_id(question) + 1
+
+
+async def test_show_answer_pressed_twice_at_once_reveals_once_and_says_the_other_is_closed() -> None:
+    store, commands = racing()
+    question = await ask(commands)
+    first: list[Reply] = []
+
+    async def other_press() -> None:
+        first.append(await commands.press(caller(), button(question, "Show answer")))
+
+    store.meanwhile = other_press
+    late = await commands.press(caller(), button(question, "Show answer"))
+    assert late == Reply(notice=STALE)
+    assert [label.split(" · ")[0] for label in labels(first[0])] == ["Again", "Hard", "Good", "Easy"]
+    assert store.attempts[attempt_id(question)].status is AttemptStatus.REVEALED
+
+
+async def test_a_rating_pressed_twice_at_once_counts_once_and_says_the_other_is_closed() -> None:
+    store, commands = racing()
+    question = await ask(commands)
+    revealed = await commands.press(caller(), button(question, "Show answer"))
+    store.meanwhile = lambda: commands.press(caller(), button(revealed, "Good"))
+    late = await commands.press(caller(), button(revealed, "Easy"))
+    assert late == Reply(notice=STALE)
+    assert [review.rating for review in store.reviews] == [Rating.GOOD]
+
+
+async def test_a_rating_whose_interval_was_never_shown_is_invalid_and_stores_nothing(
+    commands: Commands, store: MemoryStore
+) -> None:
+    question = await ask(commands)
+    revealed = await commands.press(caller(), button(question, "Show answer"))
+    attempt = store.attempts[attempt_id(question)]
+    # the attempt kept the intervals of Again, Hard and Good only (as a row written before Easy had one would)
+    store.attempts[attempt.id] = replace(attempt, previews=attempt.previews[:3])
+    refused = await commands.press(caller(), button(revealed, "Easy"))
+    assert refused == Reply(notice=INVALID)
+    assert store.reviews == [] and store.attempts[attempt.id].status is AttemptStatus.REVEALED
+
+
+# --- the question and its answer, as the bank has them ---------------------------------------------------
+
+
+class ReimportedBank(QuestionBank):
+    """A bank whose deck can be imported again while the bot runs: a changed card is a new Card object."""
+
+    def __init__(self, bank: QuestionBank) -> None:
+        super().__init__(bank.cards, bank.topics)
+        self.changed: dict[str, Card] = {}
+
+    def card(self, card_id: str) -> Card | None:
+        return self.changed.get(card_id) or super().card(card_id)
+
+
+async def test_after_a_deck_is_imported_again_show_answer_shows_the_changed_answer(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    bank = ReimportedBank(small_bank())
+    commands = Commands(StudyService(store, bank, clock, scheduler=fsrs.Scheduler(enable_fuzzing=False)))
+    first = await answer_with(commands, "Good")
+    assert "The answer to basics-0." in first.plain_text()
+    card = bank.card("basics-0")
+    assert card is not None
+    bank.changed["basics-0"] = replace(card, answer="A corrected answer.")
+    clock.advance(minutes=11)  # its 10-minute learning step is due
+    question = await ask(commands)
+    assert "Question basics-0?" in question.plain_text()
+    revealed = await commands.press(caller(), button(question, "Show answer"))
+    assert "A corrected answer." in revealed.plain_text()
+    assert "The answer to basics-0." not in revealed.plain_text()
+
+
+async def test_a_card_whose_topic_the_bank_no_longer_lists_is_labelled_with_its_topic_slug(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    bank = small_bank()
+    orphan = QuestionBank([make_card("gone-0", "gone")], bank.topics)  # its deck was dropped meanwhile
+    reply = await Commands(StudyService(store, orphan, clock)).run(caller(), "question", "")
+    assert reply.plain_text().splitlines()[0] == "gone · warm-up · new"
+
+
+class ChatPoolBank(QuestionBank):
+    """The whole bank, of which this chat practises one topic's cards only (as a Library's chosen decks)."""
+
+    async def pool_for(self, chat_key: str) -> QuestionBank:
+        return QuestionBank(self.cards_in("optim"), [t for t in self.topics if t.slug == "optim"])
+
+
+async def test_an_unknown_topic_lists_only_the_topics_of_the_chats_own_cards(
+    store: MemoryStore, clock: FakeClock
+) -> None:
+    bank = small_bank()
+    commands = Commands(StudyService(store, ChatPoolBank(bank.cards, bank.topics), clock))
+    reply = await commands.run(caller(), "question", "basics")
+    assert reply.plain_text() == "I don't know the topic “basics”.\n\nTopics: optim\n\nExample: /question optimization"
+
+
+class CountingStore(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.learner_reads = 0
+
+    async def ensure_learner(
+        self, identity: Identity, display_name: str, now: datetime, timezone: str, new_per_day: int
+    ) -> Learner:
+        self.learner_reads += 1
+        return await super().ensure_learner(identity, display_name, now, timezone, new_per_day)
+
+
+async def test_a_learner_already_read_is_not_read_again_for_a_name_longer_than_the_stored_64_characters(
+    clock: FakeClock,
+) -> None:
+    store = CountingStore()
+    study = StudyService(store, small_bank(), clock)
+    long_name = caller(name="A" * 70)
+    learner = replace(await study.learner(long_name), display_name="A" * 64)  # as the store keeps it
+    store.learner_reads = 0
+    reply = await study.next_question(long_name, learner=learner)
+    assert "Question basics-0?" in reply.plain_text()
+    assert store.learner_reads == 0
+
+
+def test_interval_labels_change_unit_exactly_at_a_day_a_month_and_a_year() -> None:
+    assert interval_label(timedelta(hours=23, minutes=59)) == "24 h"
+    assert interval_label(timedelta(hours=24)) == "1 d"
+    assert interval_label(timedelta(hours=24, minutes=30)) == "1 d"
+    assert interval_label(timedelta(days=30, hours=23)) == "31 d"
+    assert interval_label(timedelta(days=31)) == "1 mo"
+    assert interval_label(timedelta(days=31, hours=12)) == "1 mo"
+    assert interval_label(timedelta(days=200)) == "7 mo"
+    assert interval_label(timedelta(days=364)) == "12 mo"
+    assert interval_label(timedelta(days=365)) == "1.0 y"
+    assert interval_label(timedelta(days=365, hours=12)) == "1.0 y"
+    assert interval_label(timedelta(days=420)) == "1.2 y"
