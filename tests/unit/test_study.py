@@ -604,7 +604,7 @@ async def test_a_rating_whose_interval_was_never_shown_is_invalid_and_stores_not
     question = await ask(commands)
     revealed = await commands.press(caller(), button(question, "Show answer"))
     attempt = store.attempts[attempt_id(question)]
-    # the attempt kept the intervals of Again, Hard and Good only (as a row written before Easy had one would)
+    # the stored attempt lacks Easy's interval (a damaged row): the Easy button has nothing to commit
     store.attempts[attempt.id] = replace(attempt, previews=attempt.previews[:3])
     refused = await commands.press(caller(), button(revealed, "Easy"))
     assert refused == Reply(notice=INVALID)
