@@ -45,7 +45,7 @@ async def main(names: list[str], full: bool) -> int:
 
 def cli(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    # mutation (mutmut, about 10 minutes here) is not part of `all`
+    # mutation (mutmut, about an hour here for every module) is not part of `all`
     parser.add_argument("name", choices=(*BENCHMARKS, "mutation", "all"))
     parser.add_argument(
         "--full",

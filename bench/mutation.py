@@ -15,7 +15,8 @@ Mutants that survive because they cannot change behaviour are listed with a one-
 bench/mutation_equivalent.txt; they count as "equivalent", not "survived", while their function's code
 is the code they were checked against (a `# checked FUNCTION HASH` line there, mutmut's hash).
 
-What keeps a full pass short (it must finish within 15 minutes on a 2-core machine):
+What keeps a pass short (about 7,400 mutants: some 60-80 minutes for a complete pass on a 2-core machine; one
+module takes 1-25 minutes, and `--again` after adding tests 6-10 minutes):
 - the storage modules' PostgreSQL tests borrow one of a few clusters started once per pass (one per
   mutmut worker; tests/pg.py, STUDYBOT_TEST_PG_CLUSTERS) instead of running initdb and starting a
   server in every mutant's test session; each test still starts on an emptied database;
