@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from bot.adapters.console.text import render as render_console
-from bot.adapters.discord import render_block
 from bot.bootstrap import App
 from bot.core.bank import QuestionBank
 from bot.core.competition import CompetitionService
@@ -34,20 +33,15 @@ from bot.core.model import (
     Upload,
 )
 from bot.core.study import StudyService
-from bot.core.views import Reply
 from bot.storage.sqlite import SqliteStore
 from bot.storage.store import Store
 from tests.adapters.stack import app_for
 from tests.conftest import make_card, small_bank
 from tests.fakes import FakeClock
+from tests.integration.test_competition_screens import seen
 
 START = datetime(2026, 5, 6, 12, 0, tzinfo=UTC)
 SOLO = Caller(Identity("telegram", "50"), "Solo", Chat("telegram", "50"))
-
-
-def seen(reply: Reply | None) -> str:
-    assert reply is not None
-    return "\n\n".join(render_block(block) for block in reply.blocks)
 
 
 @dataclass
