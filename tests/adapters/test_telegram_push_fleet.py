@@ -31,7 +31,10 @@ pytestmark = pytest.mark.slow
 REPLICAS = 3
 SUBSCRIBERS = 1000
 TELEGRAM_LIMIT = 100  # what the fake Bot API allows a second (429 above it)
-FLEET_RATE = 90  # TELEGRAM_MAX_RATE: the fleet's pace, under the platform's limit
+# TELEGRAM_MAX_RATE: the fleet's pace, 20% under the platform's limit. A replica the CPU held up sends the
+# slots that passed meanwhile at once when it wakes; with three replicas, PostgreSQL and the fake on two
+# cores, 90 (10% under) went over the limit for a moment in one run of several (6 retried 429s).
+FLEET_RATE = 80
 FIRST_USER = 900_000
 
 
